@@ -1,0 +1,57 @@
+"""Route handlers and dependencies (FastAPI)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from fastdb_lint.analysis.imports import dotted_cst
+from fastdb_lint.analysis.index import CallValue
+
+if TYPE_CHECKING:
+    from fastdb_lint.context import FileContext
+
+ROUTE_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route", "websocket"}
+)
+APP_CLASSES = frozenset({"fastapi.FastAPI", "fastapi.APIRouter"})
+
+
+def is_app_or_router(expr: cst.BaseExpression, ctx: FileContext) -> bool | None:
+    """True/False when known, None when the object cannot be resolved."""
+    qual = ctx.qualname(expr)
+    if qual is None:
+        return None
+    if qual in APP_CLASSES:
+        return False
+    value = ctx.project.value(qual)
+    if isinstance(value, CallValue):
+        return value.callee in APP_CLASSES
+    return None if ctx.project.find_module(qual.rpartition(".")[0]) is None else False
+
+
+def route_decorator(decorator: cst.Decorator, ctx: FileContext) -> bool:
+    call = decorator.decorator
+    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+        return False
+    if call.func.attr.value not in ROUTE_METHODS:
+        return False
+    known = is_app_or_router(call.func.value, ctx)
+    if known is not None:
+        return known
+    # Unresolvable object (e.g. a file the index could not read): accept only the
+    # unmistakable shape ``@<name>.get("/path", ...)``.
+    if not call.args or call.args[0].keyword is not None:
+        return False
+    first = call.args[0].value
+    return (
+        isinstance(first, cst.SimpleString)
+        and isinstance(first.evaluated_value, str)
+        and first.evaluated_value.startswith("/")
+        and dotted_cst(call.func.value) is not None
+    )
+
+
+def is_route_handler(node: cst.FunctionDef, ctx: FileContext) -> bool:
+    return any(route_decorator(d, ctx) for d in node.decorators)

@@ -1,0 +1,337 @@
+"""The lint engine: index pass, lint pass and fix loop for sources in memory.
+
+Everything here works on text, not on the file system, so the CLI, the test harness
+(rule examples) and editors share one code path. The CLI's runner adds discovery,
+reading, writing and reporting around it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from fastdb_lint.analysis.index import FileFacts, ProjectIndex, collect_facts
+from fastdb_lint.analysis.sessions import SessionTypes
+from fastdb_lint.config import Settings
+from fastdb_lint.context import FileContext, run_traversal
+from fastdb_lint.diagnostics import Applicability, Finding, Location
+from fastdb_lint.fixes import apply_edits, resolve_fix, select_fixes
+from fastdb_lint.registry import BASE_TRIGGERS, PARSE_ERROR, all_rules, validate_selector
+from fastdb_lint.rules.base import Rule
+from fastdb_lint.source import SourceText
+from fastdb_lint.suppression import Suppressions
+
+INDEX_TRIGGERS = ("sqlalchemy", "sqlmodel", "fastapi", "Depends", "Session", "relationship")
+MAX_FIX_ROUNDS = 10
+
+
+def is_test_file(relpath: str) -> bool:
+    parts = PurePosixPath(relpath.replace("\\", "/")).parts
+    name = parts[-1] if parts else ""
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or any(p in ("tests", "test") for p in parts[:-1])
+    )
+
+
+def _words_regex(words: set[str]) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding] = field(default_factory=list)
+    # Rules that raised (rule code, exception text): reported as internal errors.
+    internal_errors: list[str] = field(default_factory=list)
+    parsed: bool = False
+
+
+@dataclass
+class FixResult:
+    text: str
+    applied: int
+    result: LintResult
+    error: str | None = None
+
+
+class Engine:
+    """Lints sources against one set of settings and one project index."""
+
+    def __init__(self, settings: Settings, project: ProjectIndex | None = None) -> None:
+        self.settings = settings
+        catalog = all_rules()
+        self.rules: list[type[Rule]] = [
+            catalog[c] for c in sorted(settings.enabled) if c != PARSE_ERROR and c in catalog
+        ]
+        self.set_project(project or ProjectIndex([]))
+        self._per_file_ignores = [
+            (pattern, frozenset(codes)) for pattern, codes in settings.per_file_ignores
+        ]
+
+    # -- project --------------------------------------------------------------
+
+    def set_project(self, project: ProjectIndex) -> None:
+        self.project = project
+        self.sessions = SessionTypes(project)
+        extra = project_trigger_words(project, self.sessions)
+        self._triggers: list[tuple[type[Rule], re.Pattern[str] | None]] = []
+        for rule in self.rules:
+            words = set(rule.triggers if rule.triggers is not None else BASE_TRIGGERS)
+            if rule.triggers is None or rule.triggers:
+                words |= extra
+            self._triggers.append((rule, _words_regex(words)))
+        self._candidate = _words_regex(set(BASE_TRIGGERS) | extra)
+
+    @staticmethod
+    def wants_index(text: str) -> bool:
+        return any(word in text for word in INDEX_TRIGGERS)
+
+    # -- per file -------------------------------------------------------------
+
+    def ignored_codes(self, relpath: str) -> frozenset[str]:
+        codes: set[str] = set()
+        path = relpath.replace("\\", "/")
+        name = path.rsplit("/", 1)[-1]
+        for pattern, selectors in self._per_file_ignores:
+            negate = pattern.startswith("!")
+            glob = pattern[1:] if negate else pattern
+            hit = _glob_match(path, glob) or _glob_match(name, glob)
+            if hit != negate:
+                for selector in selectors:
+                    codes |= {r.code for r in self.rules if selector == "ALL" or r.code.startswith(selector)}
+        return frozenset(codes)
+
+    def rules_for(self, text: str, relpath: str) -> list[type[Rule]]:
+        ignored = self.ignored_codes(relpath)
+        is_python = relpath.endswith((".py", ".pyi"))
+        selected = []
+        for rule, regex in self._triggers:
+            if rule.code in ignored:
+                continue
+            if not is_python and not any(fnmatch.fnmatch(relpath.rsplit("/", 1)[-1], p) for p in rule.file_patterns):
+                continue
+            if regex is None or regex.search(text):
+                selected.append(rule)
+        return selected
+
+    def lint(self, path: str, relpath: str, source: SourceText, facts: FileFacts | None = None) -> LintResult:
+        result = LintResult()
+        rules = self.rules_for(source.text, relpath)
+        if not relpath.endswith((".py", ".pyi")):
+            return self._lint_other(path, relpath, source, rules)
+        if not rules and (self._candidate is None or not self._candidate.search(source.text)):
+            return result
+        try:
+            module = cst.parse_module(source.text)
+        except cst.ParserSyntaxError as exc:
+            result.findings.append(parse_error_finding(path, exc.message, exc.editor_line, exc.editor_column))
+            return result
+        except (RecursionError, MemoryError) as exc:
+            result.findings.append(parse_error_finding(path, f"too deeply nested to parse ({type(exc).__name__})", 1, 1))
+            return result
+        except Exception as exc:  # the native parser can reject input in other ways
+            result.findings.append(parse_error_finding(path, f"cannot parse: {exc}", 1, 1))
+            return result
+        result.parsed = True
+        if facts is None:
+            facts = self.project.by_path.get(path)
+        ctx = FileContext(
+            path=path,
+            relpath=relpath,
+            source=source,
+            module=module,
+            project=self.project,
+            sessions=self.sessions,
+            facts=facts,
+            is_test_file=is_test_file(relpath),
+        )
+        instances = [rule(ctx) for rule in rules]
+        try:
+            failures = run_traversal(ctx, instances)
+        except RecursionError:
+            result.findings.append(parse_error_finding(path, "too deeply nested to analyse", 1, 1))
+            return result
+        result.internal_errors.extend(f"{rule.code} crashed on {path}: {exc!r}" for rule, exc in failures)
+        if ctx.pending:
+            result.findings.extend(self._finalize(ctx))
+        return result
+
+    def _lint_other(self, path: str, relpath: str, source: SourceText, rules: list[type[Rule]]) -> LintResult:
+        result = LintResult()
+        suppressions = Suppressions.scan(source.lines)
+        for rule in rules:
+            check = getattr(rule, "check_text", None)
+            if check is None:
+                continue
+            for row, col, end_col, message in check(relpath, source):
+                # Formats without trailing comments take a `# noqa` on the line before.
+                if suppressions.suppressed(rule.code, row) or suppressions.suppressed(rule.code, row - 1):
+                    continue
+                result.findings.append(
+                    Finding(
+                        code=rule.code,
+                        message=message,
+                        path=path,
+                        start=Location(row, col),
+                        end=Location(row, end_col),
+                        noqa_row=row,
+                        severity=rule.severity,
+                        rule_name=rule.name,
+                    )
+                )
+        return result
+
+    def _finalize(self, ctx: FileContext) -> list[Finding]:
+        wrapper = MetadataWrapper(ctx.module, unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        suppressions = Suppressions.scan(ctx.source.lines)
+        findings: list[Finding] = []
+        seen: set[tuple[str, int, int]] = set()
+        for pending in ctx.pending:
+            code_range = positions.get(pending.node)
+            if code_range is None:
+                continue
+            rule = pending.rule
+            start = Location(code_range.start.line, code_range.start.column + 1)
+            end = Location(code_range.end.line, code_range.end.column + 1)
+            key = (rule.code, start.row, start.column)
+            if key in seen:
+                continue
+            seen.add(key)
+            if suppressions.suppressed(rule.code, start.row):
+                continue
+            fix = None
+            if pending.fix is not None and not pending.fix.failed and pending.fix.edits:
+                fix = resolve_fix(pending.fix, positions, ctx.source, ctx.module)
+            edit_locations = (
+                [(ctx.source.location(e.start), ctx.source.location(e.end)) for e in fix.edits] if fix else []
+            )
+            findings.append(
+                Finding(
+                    code=rule.code,
+                    message=pending.message,
+                    path=ctx.path,
+                    start=start,
+                    end=end,
+                    fix=fix,
+                    noqa_row=start.row,
+                    severity=rule.severity,
+                    rule_name=rule.name,
+                    edit_locations=edit_locations,
+                )
+            )
+        return findings
+
+    # -- fixing ----------------------------------------------------------------
+
+    def fix(
+        self,
+        path: str,
+        relpath: str,
+        source: SourceText,
+        *,
+        unsafe: bool,
+        facts: FileFacts | None = None,
+    ) -> FixResult:
+        """Apply fixes until none applies (bounded); the result always parses."""
+        allowed = {Applicability.SAFE, Applicability.UNSAFE} if unsafe else {Applicability.SAFE}
+        text = source.text
+        applied = 0
+        result = self.lint(path, relpath, source, facts)
+        for _ in range(MAX_FIX_ROUNDS):
+            fixes = [f.fix for f in result.findings if f.fix is not None and f.fix.applicability in allowed]
+            chosen = select_fixes([f for f in fixes if f is not None])
+            if not chosen:
+                break
+            new_text = apply_edits(text, chosen)
+            if new_text == text:
+                break
+            if relpath.endswith((".py", ".pyi")):
+                try:
+                    cst.parse_module(new_text)
+                except Exception:
+                    codes = sorted({f.code for f in result.findings if f.fix in chosen})
+                    return FixResult(
+                        source.text,
+                        0,
+                        self.lint(path, relpath, source, facts),
+                        error=f"{path}: fixes for {', '.join(codes)} produced invalid code; file left unchanged",
+                    )
+            text = new_text
+            applied += len(chosen)
+            source = SourceText(text, source.encoding, source.bom)
+            result = self.lint(path, relpath, source, None)
+        return FixResult(text, applied, result)
+
+
+def _glob_match(path: str, pattern: str) -> bool:
+    if fnmatch.fnmatchcase(path, pattern):
+        return True
+    if "**/" in pattern and fnmatch.fnmatchcase(path, pattern.replace("**/", "")):
+        return True
+    return pattern.endswith("/") and (path.startswith(pattern) or f"/{pattern}" in f"/{path}")
+
+
+def parse_error_finding(path: str, message: str, row: int, column: int) -> Finding:
+    message = " ".join(message.split())
+    return Finding(
+        code=PARSE_ERROR,
+        message=f"Cannot parse file: {message}",
+        path=path,
+        start=Location(max(row, 1), max(column, 1)),
+        end=Location(max(row, 1), max(column, 1)),
+        noqa_row=None,
+        rule_name="parse-error",
+    )
+
+
+def project_trigger_words(project: ProjectIndex, sessions: SessionTypes) -> set[str]:
+    """Project symbols that make a file relevant although it names no SQLAlchemy API:
+    session aliases, factories, engines, session dependencies and mapped models."""
+    words: set[str] = set()
+    for facts in project.files.values():
+        prefix = f"{facts.module}." if facts.module else ""
+        for name in facts.values:
+            qual = prefix + name
+            if sessions.kind_of_value(qual) is not None or sessions.kind_of_type((qual, ())) is not None:
+                words.add(name)
+        for name, function in facts.functions.items():
+            if "." not in name and sessions.dependency_kind(prefix + name) is not None:
+                words.add(name)
+        for name, cls in facts.classes.items():
+            if cls.relationships or "__tablename__" in cls.body_names:
+                words.add(name)
+    return words
+
+
+def build_index(files: list[tuple[str, str, str]]) -> ProjectIndex:
+    """Index (path, relpath, text) triples, skipping files that cannot hold facts."""
+    return ProjectIndex([collect_facts(p, r, t) for p, r, t in files if Engine.wants_index(t)])
+
+
+def lint_sources(
+    sources: dict[str, str],
+    *,
+    select: tuple[str, ...] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, list[Finding]]:
+    """Lint an in-memory project (relative path -> code). Used by tests and examples."""
+    from pathlib import Path
+
+    from fastdb_lint.registry import resolve_selection
+
+    if settings is None:
+        codes = tuple(validate_selector(s) for s in select) if select else None
+        settings = Settings(root=Path("."), select=codes, enabled=resolve_selection(codes))
+    project = build_index([(p, p, t) for p, t in sources.items()])
+    engine = Engine(settings, project)
+    return {p: engine.lint(p, p, SourceText(t)).findings for p, t in sources.items()}

@@ -1,0 +1,6 @@
+"""Rule modules, one per rule group. Importing this package registers every rule."""
+
+from fastdb_lint.rules import (  # noqa: F401
+    async_,
+    linter,
+)
