@@ -133,7 +133,7 @@ class Engine:
         try:
             module = cst.parse_module(source.text)
         except cst.ParserSyntaxError as exc:
-            result.findings.append(parse_error_finding(path, exc.message, exc.editor_line, exc.editor_column))
+            result.findings.append(_syntax_error(path, source.text, exc))
             return result
         except (RecursionError, MemoryError) as exc:
             result.findings.append(parse_error_finding(path, f"too deeply nested to parse ({type(exc).__name__})", 1, 1))
@@ -279,6 +279,25 @@ def _glob_match(path: str, pattern: str) -> bool:
     if "**/" in pattern and fnmatch.fnmatchcase(path, pattern.replace("**/", "")):
         return True
     return pattern.endswith("/") and (path.startswith(pattern) or f"/{pattern}" in f"/{path}")
+
+
+def _syntax_error(path: str, text: str, exc: cst.ParserSyntaxError) -> Finding:
+    """The stdlib compiler pinpoints most syntax errors better than LibCST's parser;
+    its message and position are used when it also rejects the file."""
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except SyntaxError as err:
+        if err.lineno:
+            return parse_error_finding(path, f"SyntaxError: {err.msg}", err.lineno, (err.offset or 1))
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    message = exc.message.removeprefix("parser error: ")
+    return parse_error_finding(path, message, exc.editor_line, exc.editor_column)
 
 
 def parse_error_finding(path: str, message: str, row: int, column: int) -> Finding:
