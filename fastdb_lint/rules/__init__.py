@@ -2,5 +2,13 @@
 
 from fastdb_lint.rules import (  # noqa: F401
     async_,
+    engine,
+    fastapi,
     linter,
+    migrations,
+    models,
+    queries,
+    raw_sql,
+    sessions,
+    transactions,
 )

@@ -1,0 +1,3 @@
+"""engine rules."""
+
+from __future__ import annotations

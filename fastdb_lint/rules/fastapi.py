@@ -1,0 +1,3 @@
+"""fastapi rules."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""models rules."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""queries rules."""
+
+from __future__ import annotations

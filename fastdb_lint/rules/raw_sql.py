@@ -1,0 +1,3 @@
+"""raw_sql rules."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""sessions rules."""
+
+from __future__ import annotations
