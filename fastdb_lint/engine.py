@@ -61,6 +61,8 @@ class FixResult:
     applied: int
     result: LintResult
     error: str | None = None
+    # Findings whose fixes were applied, in the order of the rounds.
+    fixed: list[Finding] = field(default_factory=list)
 
 
 class Engine:
@@ -246,6 +248,7 @@ class Engine:
         allowed = {Applicability.SAFE, Applicability.UNSAFE} if unsafe else {Applicability.SAFE}
         text = source.text
         applied = 0
+        fixed: list[Finding] = []
         result = self.lint(path, relpath, source, facts)
         for _ in range(MAX_FIX_ROUNDS):
             fixes = [f.fix for f in result.findings if f.fix is not None and f.fix.applicability in allowed]
@@ -268,9 +271,10 @@ class Engine:
                     )
             text = new_text
             applied += len(chosen)
+            fixed.extend(f for f in result.findings if f.fix is not None and any(f.fix is c for c in chosen))
             source = SourceText(text, source.encoding, source.bom)
             result = self.lint(path, relpath, source, None)
-        return FixResult(text, applied, result)
+        return FixResult(text, applied, result, fixed=fixed)
 
 
 def _glob_match(path: str, pattern: str) -> bool:

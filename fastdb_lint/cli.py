@@ -1,0 +1,231 @@
+"""Command line: ``fastdb-lint check``, ``fastdb-lint rule CODE``, ``fastdb-lint rules``.
+
+Exit codes follow ruff: 0 no findings left, 1 findings, 2 usage, configuration or I/O
+error (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from fastdb_lint import __version__
+from fastdb_lint.config import ConfigError, load
+from fastdb_lint.registry import all_rules, get_rule
+from fastdb_lint.report import FORMATS, ReportContext, render
+from fastdb_lint.runner import RunOptions, run
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"fastdb-lint: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _use_color(stream: object) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fastdb-lint")
+def main() -> None:
+    """Find and fix database anti-patterns in FastAPI + SQLAlchemy 2.x code."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated; ALL).")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
+@click.option("--extend-select", multiple=True, help="Rule codes or prefixes to enable on top of the selection.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply (with --fix) or show unsafe fixes.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--show-fixes", is_flag=True, help="List the fixes that were applied.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
+@click.option("--statistics", is_flag=True, help="Print counts per rule instead of findings.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="Configuration file to use.")
+@click.option(
+    "--output-format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format (default: concise).",
+)
+@click.option("-o", "--output-file", type=click.Path(path_type=Path), help="Write the report to this file.")
+@click.option("--stdin-filename", help="Lint standard input, reporting it under this file name.")
+@click.option("--force-exclude", is_flag=True, default=None, help="Apply exclusions to paths given explicitly too.")
+def check(
+    paths: tuple[Path, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    fix: bool,
+    unsafe_fixes: bool,
+    diff: bool,
+    show_fixes: bool,
+    exit_zero: bool,
+    statistics: bool,
+    config_file: Path | None,
+    output_format: str | None,
+    output_file: Path | None,
+    stdin_filename: str | None,
+    force_exclude: bool | None,
+) -> None:
+    """Lint PATHS (default: the current directory)."""
+    use_stdin = stdin_filename is not None or paths == (Path("-"),)
+    targets = [Path(".")] if not paths or use_stdin else list(paths)
+    start = Path(stdin_filename).parent if stdin_filename else targets[0]
+    try:
+        settings = load(config_file, start if start.exists() else Path.cwd())
+        settings = settings.with_cli(
+            select=_split(select) or None,
+            ignore=_split(ignore),
+            extend_select=_split(extend_select),
+            force_exclude=force_exclude,
+        )
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    stdin_text: bytes | None = None
+    if use_stdin:
+        stdin_text = click.get_binary_stream("stdin").read()
+    options = RunOptions(
+        fix=fix,
+        unsafe_fixes=unsafe_fixes,
+        diff=diff,
+        stdin_filename=stdin_filename,
+        stdin_text=stdin_text,
+    )
+    try:
+        result = run(targets, settings, options)
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return
+
+    for error in result.errors:
+        click.echo(f"fastdb-lint: error: {error}", err=True)
+
+    if diff:
+        if result.diffs:
+            click.echo("".join(result.diffs), nl=False)
+        fixes = len(result.fixed)
+        click.echo(f"Would fix {fixes} error{'s' if fixes != 1 else ''}." if fixes else "No fixes available.", err=True)
+        sys.exit(EXIT_ERROR if result.has_error else (EXIT_FINDINGS if result.diffs else EXIT_CLEAN))
+
+    if result.stdin_output is not None and fix:
+        sys.stdout.buffer.write(result.stdin_output)
+        sys.stdout.flush()
+
+    exit_code = EXIT_FINDINGS if result.findings else EXIT_CLEAN
+    if exit_zero and exit_code == EXIT_FINDINGS:
+        exit_code = EXIT_CLEAN
+    if result.has_error:
+        exit_code = EXIT_ERROR
+
+    stream_is_file = output_file is not None
+    report_ctx = ReportContext(
+        root=settings.root,
+        sources=result.sources,
+        fixed=result.fixed,
+        show_fixes=show_fixes,
+        unsafe_fixes=unsafe_fixes,
+        color=not stream_is_file and _use_color(sys.stdout),
+        exit_code=exit_code,
+        errors=result.errors,
+        files_checked=result.files_checked,
+    )
+    fmt = output_format or "concise"
+    if statistics:
+        from fastdb_lint.report.text import render_statistics
+
+        text = render_statistics(result.findings, report_ctx)
+    else:
+        text = render(fmt, result.findings, report_ctx)
+        if show_fixes and fmt in ("concise", "full"):
+            from fastdb_lint.report.text import render_fix_summary
+
+            text = render_fix_summary(report_ctx) + text
+    if result.stdin_output is not None and fix:
+        # Fixed code went to stdout: the report goes to stderr.
+        click.echo(text, nl=False, err=True)
+    elif output_file is not None:
+        try:
+            output_file.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {output_file}: {exc.strerror or exc}")
+    else:
+        click.echo(text, nl=False)
+    sys.exit(exit_code)
+
+
+@main.command("rule")
+@click.argument("code")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text")
+def rule_command(code: str, output_format: str) -> None:
+    """Show the documentation of a rule (by code or name)."""
+    rule = get_rule(code)
+    if rule is None:
+        _fail(f"unknown rule: {code!r} (see `fastdb-lint rules`)")
+        return
+    if output_format == "json":
+        click.echo(json.dumps(_rule_json(rule), indent=2))
+        return
+    lines = [
+        f"# {rule.name} ({rule.code})",
+        "",
+        rule.summary + ".",
+        "",
+        f"Fix: {rule.fix.value}{' (applied with --unsafe-fixes)' if rule.fix.value == 'unsafe' else ''}. "
+        f"{'Opt-in: enable it with `--select ' + rule.code + '`.' if rule.opt_in else 'Enabled by default.'}",
+        "",
+        rule.documentation(),
+    ]
+    if rule.invalid:
+        lines += ["", "## Flagged", ""]
+        for example in rule.invalid[:3]:
+            lines += ["```python", example.code.rstrip("\n"), "```", ""]
+    if rule.valid:
+        lines += ["## Not flagged", ""]
+        for example in rule.valid[:3]:
+            lines += ["```python", example.code.rstrip("\n"), "```", ""]
+    click.echo("\n".join(lines).rstrip("\n"))
+
+
+def _rule_json(rule: type) -> dict[str, object]:
+    return {
+        "code": rule.code,
+        "name": rule.name,
+        "summary": rule.summary,
+        "fix": rule.fix.value,
+        "opt_in": rule.opt_in,
+        "severity": rule.severity.value,
+        "explanation": rule.documentation(),
+    }
+
+
+@main.command("rules")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text")
+def rules_command(output_format: str) -> None:
+    """List every rule: code, name, fix availability, default or opt-in."""
+    rules = list(all_rules().values())
+    if output_format == "json":
+        click.echo(json.dumps([_rule_json(r) for r in rules], indent=2))
+        return
+    width = max(len(r.name) for r in rules)
+    for rule in rules:
+        fix = {"safe": "fix", "unsafe": "unsafe fix", "none": ""}[rule.fix.value]
+        status = "opt-in" if rule.opt_in else "default"
+        click.echo(f"{rule.code}  {rule.name:<{width}}  {status:<7}  {fix:<10}  {rule.summary}".rstrip())

@@ -1,0 +1,222 @@
+"""A whole run: discovery, reading, the index pass, the lint/fix pass, writing back.
+
+File-system concerns live here (the engine only sees text): decoding errors become
+FDB001 findings, unreadable paths become error lines, fixed files are written
+atomically with their encoding, BOM, line endings and permissions, and files without an
+applied fix are never touched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastdb_lint.config import Settings
+from fastdb_lint.diagnostics import Finding
+from fastdb_lint.discovery import discover
+from fastdb_lint.engine import Engine, build_index, parse_error_finding
+from fastdb_lint.source import SourceError, SourceText, read_bytes
+
+
+@dataclass
+class RunOptions:
+    fix: bool = False
+    unsafe_fixes: bool = False
+    diff: bool = False
+    stdin_filename: str | None = None
+    stdin_text: bytes | None = None
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    # Findings whose fix was applied (or would be, with --diff).
+    fixed: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    diffs: list[str] = field(default_factory=list)
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    files_checked: int = 0
+    # With stdin and --fix: the fixed text to print.
+    stdin_output: bytes | None = None
+
+    @property
+    def has_error(self) -> bool:
+        return bool(self.errors)
+
+
+@dataclass
+class _Input:
+    path: Path
+    display: str
+    relpath: str
+    source: SourceText | None
+    data: bytes | None = None
+    # Path relative to the file's project root: what its module name derives from.
+    module_rel: str = ""
+
+
+def display_path(path: Path) -> str:
+    absolute = path.absolute()
+    try:
+        return os.path.relpath(absolute, Path.cwd())
+    except ValueError:
+        return str(absolute)
+
+
+def relative_to_root(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        return path.name
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never
+    a partial one; the file's permission bits are kept."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fastdb-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+
+
+def _read_inputs(paths: list[Path], settings: Settings, options: RunOptions, result: RunResult) -> list[_Input]:
+    inputs: list[_Input] = []
+    if options.stdin_text is not None:
+        name = options.stdin_filename or "-"
+        path = Path(name)
+        inputs.append(_Input(path, name, relative_to_root(path.absolute(), settings.root) if name != "-" else "-.py", None, options.stdin_text))
+    else:
+        discovered = discover(paths, settings)
+        result.errors.extend(discovered.errors)
+        for path in discovered.files:
+            display = display_path(path)
+            try:
+                data = read_bytes(path)
+            except OSError as exc:
+                result.errors.append(f"{display}: cannot read: {exc.__cause__ or exc}".replace(f"{path}: ", ""))
+                continue
+            inputs.append(_Input(path, display, relative_to_root(path, settings.root), None, data))
+    for item in inputs:
+        assert item.data is not None
+        try:
+            item.source = SourceText.decode(item.data)
+        except SourceError as exc:
+            result.findings.append(parse_error_finding(item.display, str(exc), 1, 1))
+            result.errors.append(f"{item.display}: {exc}")
+    return inputs
+
+
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+class ProjectRoots:
+    """The project a file belongs to: the nearest directory with a ``pyproject.toml``,
+    ``setup.py`` or ``setup.cfg`` at or below the configuration root (else that root).
+    Each project is indexed on its own, so several services in one repository (or the
+    bundled sample apps) do not mix their ``app.models`` modules."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._cache: dict[Path, Path] = {}
+
+    def __call__(self, path: Path) -> Path:
+        try:
+            directory = path.resolve().parent
+        except (OSError, RuntimeError):
+            return self.root
+        return self._find(directory)
+
+    def _find(self, directory: Path) -> Path:
+        cached = self._cache.get(directory)
+        if cached is not None:
+            return cached
+        if directory == self.root or self.root not in directory.parents:
+            found = self.root
+        elif any((directory / marker).is_file() for marker in PROJECT_MARKERS):
+            found = directory
+        else:
+            found = self._find(directory.parent)
+        self._cache[directory] = found
+        return found
+
+
+def run(paths: list[Path], settings: Settings, options: RunOptions) -> RunResult:
+    result = RunResult()
+    inputs = _read_inputs(paths, settings, options, result)
+    readable = [i for i in inputs if i.source is not None]
+    groups: dict[Path, list[_Input]] = {}
+    roots = ProjectRoots(settings.root)
+    for item in readable:
+        root = roots(item.path) if options.stdin_text is None else roots.root
+        item.module_rel = relative_to_root(item.path, root) if options.stdin_text is None else item.relpath
+        groups.setdefault(root, []).append(item)
+    for group in groups.values():
+        _run_project(group, settings, options, result)
+    result.findings.sort(key=lambda f: f.sort_key)
+    return result
+
+
+def _run_project(readable: list[_Input], settings: Settings, options: RunOptions, result: RunResult) -> None:
+    project = build_index([(i.display, i.module_rel, i.source.text) for i in readable if i.source is not None])
+    engine = Engine(settings, project)
+    for item in readable:
+        source = item.source
+        assert source is not None
+        result.files_checked += 1
+        facts = project.by_path.get(item.display)
+        if options.fix or options.diff:
+            outcome = engine.fix(item.display, item.relpath, source, unsafe=options.unsafe_fixes, facts=facts)
+            if outcome.error:
+                result.errors.append(outcome.error)
+            findings = outcome.result.findings
+            if outcome.applied and outcome.text != source.text:
+                result.fixed.extend(outcome.fixed)
+                new_source = SourceText(outcome.text, source.encoding, source.bom)
+                if options.diff:
+                    result.diffs.append(_unified_diff(item.display, source.text, outcome.text))
+                    findings = engine.lint(item.display, item.relpath, source, facts).findings
+                elif options.stdin_text is not None:
+                    result.stdin_output = new_source.encode()
+                else:
+                    try:
+                        write_atomic(item.path, new_source.encode())
+                    except (OSError, UnicodeEncodeError) as exc:
+                        result.errors.append(f"{item.display}: cannot write fixed file: {exc}")
+                        findings = engine.lint(item.display, item.relpath, source, facts).findings
+                    else:
+                        source = new_source
+            elif options.stdin_text is not None:
+                result.stdin_output = item.data
+        else:
+            lint = engine.lint(item.display, item.relpath, source, facts)
+            findings = lint.findings
+            result.errors.extend(lint.internal_errors)
+        result.findings.extend(findings)
+        if findings:
+            result.sources[item.display] = source.lines
+
+
+def _unified_diff(display: str, before: str, after: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"a/{display}",
+            tofile=f"b/{display}",
+        )
+    )
