@@ -36,6 +36,15 @@ def _use_color(stream: object) -> bool:
     return bool(isatty and isatty())
 
 
+def _ci_workspace() -> Path | None:
+    """The CI checkout, so that annotations point at repository paths."""
+    for variable in ("GITHUB_WORKSPACE", "CI_PROJECT_DIR"):
+        value = os.environ.get(variable)
+        if value:
+            return Path(value)
+    return None
+
+
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
@@ -146,12 +155,13 @@ def check(
         exit_code=exit_code,
         errors=result.errors,
         files_checked=result.files_checked,
+        workspace=_ci_workspace(),
     )
     fmt = output_format or "concise"
     if statistics:
         from fastdb_lint.report.text import render_statistics
 
-        text = render_statistics(result.findings, report_ctx)
+        text = render_statistics(result.findings, report_ctx, fmt)
     else:
         text = render(fmt, result.findings, report_ctx)
         if show_fixes and fmt in ("concise", "full"):
