@@ -56,7 +56,7 @@ def test_json_output_shape(cli, project):
     assert item["filename"] == str(project / "app" / "db.py")
     assert item["fix"]["applicability"] == "safe"
     assert item["noqa_row"] == 3
-    assert item["url"].endswith("FDB201")
+    assert item["url"].endswith("docs/rules/FDB201.md")
 
 
 def test_fix_writes_and_preserves_bytes_conventions(cli, project):

@@ -55,7 +55,7 @@ def test_json_for_a_real_finding(in_tmp: Path) -> None:
     assert item["location"] == {"row": 4, "column": 9}
     assert item["end_location"] == {"row": 4, "column": 58}
     assert item["noqa_row"] == 4
-    assert item["url"] == "https://fastdb-lint.dev/rules/FDB201" == rule_url("FDB201")
+    assert item["url"] == rule_url("FDB201") == DOCS_URL + "FDB201.md"
     assert item["url"].startswith(DOCS_URL)
     assert item["cell"] is None
     fix = item["fix"]

@@ -1,0 +1,177 @@
+"""On-disk cache of index facts and lint results, keyed by content hash.
+
+Two kinds of entries, each one small file written atomically (temp file + rename), so
+concurrent runs can share a cache directory and a reader never sees half an entry:
+
+* facts: ``hash(content, project-relative path, tool version)`` -> the file's pickled
+  :class:`~fastdb_lint.analysis.index.FileFacts` plus a digest of them;
+* results: ``hash(content, path, tool version, rule settings, project fingerprint)`` ->
+  the file's findings as plain data.
+
+The project fingerprint is a hash of every file's facts digest, so editing the body of
+one function re-lints that file only, while a change to what other files can see (a new
+session alias, a model's relationships) re-lints the project. A warm run whose entries
+all hit never imports LibCST. Unreadable or corrupt entries count as misses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastdb_lint import __version__
+
+CACHE_DIR_NAME = ".fastdb_lint_cache"
+ENV_VAR = "FASTDB_LINT_CACHE_DIR"
+_FORMAT = "1"
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+_BUILD: str | None = None
+
+
+def build_id() -> str:
+    """The tool version plus a hash of the package's own sources, so that a cache
+    written by another build of the same version is never trusted."""
+    global _BUILD
+    if _BUILD is None:
+        digest = hashlib.blake2b(digest_size=16)
+        package = Path(__file__).resolve().parent
+        for path in sorted(package.rglob("*.py")):
+            try:
+                digest.update(path.relative_to(package).as_posix().encode())
+                digest.update(path.read_bytes())
+            except OSError:
+                pass
+        _BUILD = f"{__version__}-{digest.hexdigest()}"
+    return _BUILD
+
+
+def _key(*parts: str) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    for part in (build_id(), _FORMAT, *parts):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def project_fingerprint(facts_digests: list[tuple[str, str]]) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    for module_rel, facts_digest in sorted(facts_digests):
+        digest.update(f"{module_rel}\0{facts_digest}\n".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+class Cache:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._ready = False
+        self.hits = 0
+        self.misses = 0
+
+    # -- storage ----------------------------------------------------------------
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.directory / kind / key[:2] / key[2:]
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        gitignore = self.directory / ".gitignore"
+        if not gitignore.exists():
+            _write_atomic(gitignore, b"# Created by fastdb-lint\n*\n")
+        tag = self.directory / "CACHEDIR.TAG"
+        if not tag.exists():
+            _write_atomic(tag, b"Signature: 8a477f597d28d172789f06886806bc55\n# fastdb-lint cache\n")
+        self._ready = True
+
+    def _read(self, kind: str, key: str) -> bytes | None:
+        try:
+            data = self._path(kind, key).read_bytes()
+        except OSError:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return data
+
+    def _write(self, kind: str, key: str, data: bytes) -> None:
+        try:
+            self._prepare()
+            path = self._path(kind, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, data)
+        except OSError:
+            pass  # a cache that cannot be written only makes the next run slower
+
+    # -- facts ------------------------------------------------------------------
+
+    @staticmethod
+    def facts_key(content: str, module_rel: str) -> str:
+        return _key("facts", content, module_rel)
+
+    def get_facts_digest(self, key: str) -> tuple[str, bytes] | None:
+        """(digest, pickled facts) without unpickling them."""
+        data = self._read("facts", key)
+        if data is None or len(data) < 41 or data[40:41] != b"\n":
+            return None
+        return data[:40].decode("ascii", "replace"), data[41:]
+
+    @staticmethod
+    def load_facts(blob: bytes) -> Any | None:
+        try:
+            return pickle.loads(blob)
+        except Exception:
+            return None
+
+    def put_facts(self, key: str, facts: Any) -> str:
+        blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+        digest = hashlib.blake2b(blob, digest_size=20).hexdigest()
+        self._write("facts", key, digest.encode("ascii") + b"\n" + blob)
+        return digest
+
+    # -- results ----------------------------------------------------------------
+
+    @staticmethod
+    def result_key(content: str, relpath: str, settings_fp: str, project_fp: str) -> str:
+        return _key("result", content, relpath, settings_fp, project_fp)
+
+    def get_result(self, key: str) -> list[dict[str, Any]] | None:
+        data = self._read("result", key)
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError:
+            return None
+        return value if isinstance(value, list) else None
+
+    def put_result(self, key: str, findings: list[dict[str, Any]]) -> None:
+        self._write("result", key, json.dumps(findings, separators=(",", ":")).encode("utf-8"))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def default_directory(config_root: Path) -> Path:
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else config_root / CACHE_DIR_NAME
