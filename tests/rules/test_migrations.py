@@ -1,0 +1,194 @@
+"""FDB7xx beyond the embedded examples: file recognition, several findings, messages."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+import pytest
+
+from fastdb_lint.analysis.alembic import classify
+from fastdb_lint.engine import lint_sources
+
+HEAD = """\
+from alembic import op
+import sqlalchemy as sa
+
+revision = "b2"
+down_revision = "a1"
+"""
+PATH = "alembic/versions/b2_change.py"
+
+
+def lint(code: str, select: str, path: str = PATH):
+    return [f for f in lint_sources({path: code}, select=(select,))[path] if f.code == select]
+
+
+def migration(body: str) -> str:
+    return HEAD + textwrap.dedent(body)
+
+
+# -- recognition -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "migration_file", "env_file"),
+    [
+        (PATH, HEAD + "def upgrade():\n    pass\n", True, False),
+        ("alembic/versions/b2_change.py", "def upgrade():\n    pass\n", False, False),
+        ("alembic/versions/b2_change.py", 'revision = "b2"\n', False, False),
+        ("alembic/b2_change.py", HEAD + "def upgrade():\n    pass\n", False, False),
+        ("db/versions/b2.py", 'revision: str = "b2"\ndef upgrade() -> None:\n    ...\n', True, False),
+        ("alembic/env.py", "from alembic import context\n", False, True),
+        ("alembic/env.py", "import alembic.context\n", False, True),
+        ("alembic/env.py", "from alembic.context import config\n", False, True),
+        ("alembic/env.py", "try:\n    from alembic import context\nexcept ImportError:\n    context = None\n", False, True),
+        ("alembic/env.py", "from alembic import op\n", False, False),
+        ("app/settings.py", "from alembic import context\n", False, False),
+    ],
+)
+def test_classify(path, code, migration_file, env_file):
+    kind = classify(path, cst.parse_module(code))
+    assert (kind.is_migration, kind.is_env) == (migration_file, env_file)
+
+
+# -- FDB701 ----------------------------------------------------------------------------
+
+
+def test_fdb701_reported_at_def_downgrade():
+    code = migration(
+        """
+        def upgrade():
+            op.drop_column("user", "legacy")
+
+
+        @some_decorator
+        def downgrade(): pass
+        """
+    )
+    (finding,) = lint(code, "FDB701")
+    assert code.splitlines()[finding.start.row - 1].startswith("def downgrade")
+
+
+def test_fdb701_docstring_only_upgrade_counts_as_empty():
+    code = migration(
+        '''
+        def upgrade():
+            """Merge heads."""
+
+        def downgrade():
+            pass
+        '''
+    )
+    assert lint(code, "FDB701") == []
+
+
+# -- FDB702 ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "from app.models import User",
+        "import app.models",
+        "from . import helpers",
+        "from myproject.db.base import Base",
+        "from models import Post",
+    ],
+)
+def test_fdb702_flags_non_static_imports(line):
+    code = migration(f"{line}\n\ndef upgrade():\n    pass\n")
+    (finding,) = lint(code, "FDB702")
+    assert "application code" in finding.message
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "from __future__ import annotations",
+        "from typing import Sequence, Union",
+        "import sqlalchemy.dialects.postgresql as pg",
+        "from sqlmodel.sql.sqltypes import AutoString",
+        "from pgvector.sqlalchemy import Vector",
+        "import sqlalchemy_utils",
+        "from fastapi_users_db_sqlalchemy.generics import GUID",
+        "from alembic_postgresql_enum import TableReference",
+    ],
+)
+def test_fdb702_allows_static_imports(line):
+    code = migration(f"{line}\n\ndef upgrade():\n    pass\n")
+    assert lint(code, "FDB702") == []
+
+
+def test_fdb702_one_finding_per_statement():
+    code = migration("import app.models, app.utils\nfrom app import config\n\ndef upgrade():\n    pass\n")
+    assert len(lint(code, "FDB702")) == 2
+
+
+# -- FDB703 ----------------------------------------------------------------------------
+
+
+def test_fdb703_identity_and_server_default_none():
+    code = migration(
+        """
+        def upgrade():
+            op.add_column("t", sa.Column("id2", sa.Integer, sa.Identity(), nullable=False))
+            op.add_column("t", sa.Column("flag", sa.Boolean, nullable=False, server_default=None))
+            op.add_column(table_name="t", column=sa.Column("x", sa.Integer, nullable=False))
+        """
+    )
+    assert [f.start.row for f in lint(code, "FDB703")] == [9, 10]
+
+
+def test_fdb703_outside_migrations_is_silent():
+    code = migration('def upgrade():\n    op.add_column("t", sa.Column("x", sa.Integer, nullable=False))\n')
+    assert lint(code, "FDB703", path="app/upgrade.py") == []
+
+
+# -- FDB704 ----------------------------------------------------------------------------
+
+
+def test_fdb704_is_opt_in_and_flags_each_index():
+    code = migration(
+        """
+        def upgrade():
+            op.create_index("ix_a", "order", ["a"])
+            op.create_index("ix_b", "order", ["b"], postgresql_concurrently=False)
+        """
+    )
+    assert len(lint(code, "FDB704")) == 2
+    default = lint_sources({PATH: code})[PATH]
+    assert not any(f.code == "FDB704" for f in default)
+
+
+def test_fdb704_other_table_than_created_one_is_flagged():
+    code = migration(
+        """
+        def upgrade():
+            op.create_table("audit", sa.Column("id", sa.Integer, primary_key=True))
+            op.create_index("ix_order_a", "order", ["a"])
+        """
+    )
+    assert len(lint(code, "FDB704")) == 1
+
+
+# -- FDB705 ----------------------------------------------------------------------------
+
+
+def test_fdb705_inside_function_is_silent_and_message():
+    env = "from alembic import context\n\ndef configure():\n    target_metadata = None\n"
+    assert lint(env, "FDB705", path="migrations/env.py") == []
+    (finding,) = lint("from alembic import context\ntarget_metadata = None\n", "FDB705", path="migrations/env.py")
+    assert "target_metadata" in finding.message
+
+
+def test_fdb702_well_known_third_party_is_not_app_code():
+    code = migration("import pydantic\nfrom dateutil import parser\n\ndef upgrade():\n    pass\n")
+    assert lint(code, "FDB702") == []
+
+
+def test_fdb702_project_package_shadowing_third_party_name_is_app_code():
+    code = migration("from typer.models import User\n\ndef upgrade():\n    pass\n")
+    files = {PATH: code, "src/typer/models.py": "from sqlalchemy.orm import DeclarativeBase\n"}
+    findings = [f for f in lint_sources(files, select=("FDB702",))[PATH]]
+    assert len(findings) == 1
