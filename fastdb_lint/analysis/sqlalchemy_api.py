@@ -132,3 +132,83 @@ NON_LAZY_STRATEGIES = frozenset(
     }
 )
 ASYNC_MODULES = ("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio")
+
+# async_scoped_session proxies the session's coroutines and adds remove().
+ASYNC_REGISTRY_COROUTINES = (ASYNC_SESSION_COROUTINES - {"exec"}) | {"remove"}
+
+
+def coroutine_methods(kind: DbKind | None) -> frozenset[str]:
+    """Names of the coroutine methods of an object of this kind (empty when none)."""
+    if kind is DbKind.ASYNC_REGISTRY:
+        return ASYNC_REGISTRY_COROUTINES
+    return COROUTINES_BY_KIND.get(kind, frozenset()) if kind is not None else frozenset()
+
+
+# Methods of AsyncSession / AsyncConnection that are not coroutines: `begin()` and
+# `begin_nested()` return a transaction used with `async with` (or awaited).
+ASYNC_TRANSACTION_METHODS = frozenset({"begin", "begin_nested"})
+
+# `select()` callables (single ORM entity: `select(Model)`).
+SELECT_FUNCTIONS = frozenset({"sqlalchemy.select", "sqlmodel.select"})
+# Select methods that keep the selected entity.
+SELECT_CHAIN_METHODS = frozenset(
+    {
+        "where", "filter", "filter_by", "order_by", "limit", "offset", "fetch", "slice", "join",
+        "outerjoin", "join_from", "outerjoin_from", "distinct", "group_by", "having",
+        "execution_options", "with_for_update", "params", "prefix_with", "suffix_with",
+        "with_hint", "with_statement_hint", "correlate", "correlate_except", "select_from",
+        "set_label_style", "enable_assertions", "autoflush", "populate_existing",
+    }
+)
+# Loader options that keep a relationship lazy.
+LAZY_LOADER_OPTIONS = frozenset({"sqlalchemy.orm.lazyload"})
+# Loader options that do not decide how relationships load.
+NEUTRAL_LOADER_OPTIONS = frozenset(
+    {
+        "sqlalchemy.orm.load_only",
+        "sqlalchemy.orm.defer",
+        "sqlalchemy.orm.undefer",
+        "sqlalchemy.orm.undefer_group",
+        "sqlalchemy.orm.with_expression",
+        "sqlalchemy.orm.selectin_polymorphic",
+        "sqlalchemy.orm.with_loader_criteria",
+    }
+)
+# lazy= values that load on attribute access (SQLAlchemy's default is "select").
+LAZY_LOAD_STRATEGIES = frozenset({"select", "True"})
+
+# Result methods (sync on Result/ScalarResult): what each gives.
+RESULT_TO_SCALARS = frozenset({"scalars"})
+RESULT_TO_INSTANCE = frozenset({"scalar_one", "scalar_one_or_none", "scalar"})
+SCALARS_TO_LIST = frozenset({"all", "fetchall", "fetchmany"})
+SCALARS_TO_INSTANCE = frozenset({"first", "one", "one_or_none"})
+RESULT_SAME = frozenset({"unique", "yield_per"})
+# Synchronous methods of Result/ScalarResult (a chain of these after a coroutine
+# call means the `await` belongs on the call).
+SYNC_RESULT_METHODS = (
+    RESULT_TO_SCALARS | RESULT_TO_INSTANCE | SCALARS_TO_LIST | SCALARS_TO_INSTANCE | RESULT_SAME
+) | frozenset({"mappings", "tuples", "partitions", "columns", "scalar_one", "freeze", "t"})
+
+# Objects whose execute()/scalar()/scalars() run a statement (a plain string is not one).
+STATEMENT_EXECUTORS = frozenset(
+    {
+        DbKind.SYNC_SESSION,
+        DbKind.ASYNC_SESSION,
+        DbKind.SYNC_REGISTRY,
+        DbKind.ASYNC_REGISTRY,
+        DbKind.SYNC_CONNECTION,
+        DbKind.ASYNC_CONNECTION,
+    }
+)
+# Functions that take SQL text.
+TEXT_FUNCTIONS = frozenset({"sqlalchemy.text", "sqlmodel.text"})
+LITERAL_COLUMN_FUNCTIONS = frozenset({"sqlalchemy.literal_column", "sqlmodel.literal_column"})
+# Exceptions after which a session must be rolled back before it is used again.
+DB_ERRORS = frozenset(
+    "sqlalchemy.exc." + name
+    for name in (
+        "SQLAlchemyError", "StatementError", "DBAPIError", "IntegrityError", "OperationalError",
+        "ProgrammingError", "DataError", "InternalError", "NotSupportedError", "InterfaceError",
+        "DatabaseError", "PendingRollbackError",
+    )
+)
