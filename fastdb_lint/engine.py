@@ -26,7 +26,7 @@ from fastdb_lint.rules.base import Rule
 from fastdb_lint.source import SourceText
 from fastdb_lint.suppression import Suppressions
 
-INDEX_TRIGGERS = ("sqlalchemy", "sqlmodel", "fastapi", "Depends", "Session", "relationship")
+INDEX_TRIGGERS = ("sqlalchemy", "sqlmodel", "fastapi", "Depends", "Session", "relationship", "dispose")
 MAX_FIX_ROUNDS = 10
 
 
@@ -273,7 +273,9 @@ class Engine:
             applied += len(chosen)
             fixed.extend(f for f in result.findings if f.fix is not None and any(f.fix is c for c in chosen))
             source = SourceText(text, source.encoding, source.bom)
-            result = self.lint(path, relpath, source, None)
+            # Facts of the fixed text, not the indexed original: later rounds must see
+            # the imports and names that earlier fixes added.
+            result = self.lint(path, relpath, source, collect_facts(path, relpath, text))
         return FixResult(text, applied, result, fixed=fixed)
 
 

@@ -55,3 +55,33 @@ def route_decorator(decorator: cst.Decorator, ctx: FileContext) -> bool:
 
 def is_route_handler(node: cst.FunctionDef, ctx: FileContext) -> bool:
     return any(route_decorator(d, ctx) for d in node.decorators)
+
+
+CACHE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache", "async_lru.alru_cache"})
+_APP_TYPES = APP_CLASSES | {"starlette.applications.Starlette"}
+
+
+def decorator_qualname(decorator: cst.Decorator, ctx: FileContext) -> str | None:
+    """Qualified name of ``@name`` or ``@name(...)``."""
+    expr = decorator.decorator
+    return ctx.qualname(expr.func if isinstance(expr, cst.Call) else expr)
+
+
+def is_cached_function(node: cst.FunctionDef, ctx: FileContext) -> bool:
+    """Decorated with ``functools.lru_cache``/``cache`` (its body runs once per arguments)."""
+    return any(decorator_qualname(d, ctx) in CACHE_DECORATORS for d in node.decorators)
+
+
+def is_lifespan(node: cst.FunctionDef, qualname: str, ctx: FileContext) -> bool:
+    """A lifespan handler: passed as ``lifespan=`` to an app or router anywhere in the
+    project, or an ``asynccontextmanager`` whose only parameter is annotated as the app."""
+    if ctx.project.is_lifespan(qualname):
+        return True
+    if not any(decorator_qualname(d, ctx) == "contextlib.asynccontextmanager" for d in node.decorators):
+        return False
+    params = [*node.params.posonly_params, *node.params.params]
+    return (
+        len(params) == 1
+        and params[0].annotation is not None
+        and ctx.qualname(params[0].annotation.annotation) in _APP_TYPES
+    )

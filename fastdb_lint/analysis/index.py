@@ -30,6 +30,8 @@ class CallValue:
     keywords: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     args: tuple[str | None, ...] = ()
     has_splat: bool = False
+    # Every keyword passed, including those whose value is not simple (dicts, lambdas).
+    keyword_names: frozenset[str] = field(default=frozenset(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,33 @@ class ClassFacts:
     self_attr_types: dict[str, TypeExpr] = field(default_factory=dict)
     # self.<attr> = <callee>(...) in __init__
     self_attr_calls: dict[str, str] = field(default_factory=dict)
+    # Class keywords (``table=True``, ``metaclass=...``) with simple values.
+    keywords: dict[str, str] = field(default_factory=dict)
+    # Qualified names of the decorators (of the called function for ``@f(...)``).
+    decorators: list[str] = field(default_factory=list)
+    # Values assigned to plain names in the class body (``__tablename__``, ``__abstract__``).
+    values: dict[str, Value] = field(default_factory=dict)
+    # Keys of ``__mapper_args__`` ("?" when it is computed, e.g. by a ``declared_attr``).
+    mapper_args: set[str] = field(default_factory=set)
+
+
+@dataclass
+class DisposeFacts:
+    """Where ``.dispose()`` is called (or handed out as ``x.dispose``) and what it may reach."""
+
+    # Qualified names ``.dispose`` is called on (module-level names, through imports
+    # and function-local aliases).
+    names: set[str] = field(default_factory=set)
+    # (function qualname, position without self/cls, parameter name) of helpers that
+    # dispose one of their parameters.
+    params: set[tuple[str, int, str]] = field(default_factory=set)
+    # ``.dispose`` on something that cannot be named (``self.engine``, ``app.state.engine``).
+    unresolved: bool = False
+    # Qualified names stored into an attribute or a subscript (``app.state.engine = engine``).
+    stored: set[str] = field(default_factory=set)
+    # (callee, position or keyword, argument qualname) for calls passing a module-level
+    # name to a project function; an unresolved method callee is ``?<method name>``.
+    passed: set[tuple[str, int | str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -96,6 +125,14 @@ class FileFacts:
     depends: set[str] = field(default_factory=set)
     uses_asyncio: bool = False
     parse_ok: bool = True
+    # ``SQLModel.metadata.naming_convention = ...`` (or ``SQLModel.metadata = MetaData(
+    # naming_convention=...)``) somewhere in the file; also ``<x>.naming_convention = ...``
+    # on a metadata the analysis cannot name (``target_metadata = Base.metadata``).
+    sqlmodel_naming_convention: bool = False
+    # Functions passed as ``lifespan=`` to an application or router (qualified names;
+    # a function-local name is recorded as ``<module>.<name>``).
+    lifespans: set[str] = field(default_factory=set)
+    dispose: DisposeFacts = field(default_factory=DisposeFacts)
 
 
 def module_name_for(relpath: str) -> tuple[str, bool]:
@@ -139,7 +176,8 @@ def _value(node: ast.AST, imports: ImportTable) -> Value | None:
                 inner = dotted_ast(kw.value.func)
                 keywords[kw.arg] = f"call:{imports.resolve(inner) if inner else None}"
         args = tuple(_simple(a, imports) for a in node.args)
-        return CallValue(callee, keywords, args, has_splat)
+        keyword_names = frozenset(kw.arg for kw in node.keywords if kw.arg is not None)
+        return CallValue(callee, keywords, args, has_splat, keyword_names)
     if isinstance(node, ast.Subscript) or isinstance(node, ast.BinOp):
         return TypeValue(type_from_ast(node, imports))
     dotted = dotted_ast(node)
@@ -171,8 +209,41 @@ class _Collector(ast.NodeVisitor):
         ):
             self.facts.uses_asyncio = True
 
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            dotted = dotted_ast(target)
+            if dotted is None or "." not in dotted:
+                continue
+            parts = dotted.split(".")
+            # ``SQLModel.metadata...`` or ``sqlmodel.SQLModel.metadata...``
+            rest = next(
+                (
+                    ".".join(parts[i:])
+                    for i in (1, 2)
+                    if i < len(parts) and self.imports.resolve(".".join(parts[:i])) == "sqlmodel.SQLModel"
+                ),
+                None,
+            )
+            if rest == "metadata.naming_convention" or (rest is None and parts[-1] == "naming_convention"):
+                self.facts.sqlmodel_naming_convention = True
+            elif rest == "metadata":
+                value = _value(node.value, self.imports)
+                if isinstance(value, CallValue) and "naming_convention" in value.keyword_names:
+                    self.facts.sqlmodel_naming_convention = True
+        self.generic_visit(node)
+
     def visit_Call(self, node: ast.Call) -> None:
         dotted = dotted_ast(node.func)
+        if dotted is not None and node.keywords and self.imports.resolve(dotted) in _LIFESPAN_OWNERS:
+            for kw in node.keywords:
+                target = dotted_ast(kw.value) if kw.arg == "lifespan" else None
+                if target is not None:
+                    resolved = self.imports.resolve(target)
+                    if resolved is None and "." not in target:
+                        resolved = f"{self.facts.module}.{target}" if self.facts.module else target
+                    if resolved:
+                        self.facts.lifespans.add(resolved)
+        self._passed(node, dotted)
         if dotted is not None and node.args:
             qual = self.imports.resolve(dotted)
             if qual in ("fastapi.Depends", "fastapi.Security"):
@@ -181,6 +252,25 @@ class _Collector(ast.NodeVisitor):
                 if resolved:
                     self.facts.depends.add(resolved)
         self.generic_visit(node)
+
+
+    def _passed(self, node: ast.Call, dotted: str | None) -> None:
+        """Module-level names passed to project functions (helpers that may dispose them)."""
+        callee = self.imports.resolve(dotted) if dotted else None
+        if callee is None:
+            if not isinstance(node.func, ast.Attribute):
+                return
+            callee = f"?{node.func.attr}"
+        elif callee.startswith(_NOT_HELPERS):
+            return
+        named: list[tuple[int | str, ast.expr]] = [*enumerate(node.args)]
+        named.extend((kw.arg, kw.value) for kw in node.keywords if kw.arg is not None)
+        for key, arg in named:
+            if isinstance(arg, (ast.Name, ast.Attribute)):
+                arg_dotted = dotted_ast(arg)
+                resolved = self.imports.resolve(arg_dotted) if arg_dotted else None
+                if resolved is not None:
+                    self.facts.dispose.passed.add((callee, key, resolved))
 
 
 def _yielded_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[set[str], bool]:
@@ -233,6 +323,14 @@ def _class_facts(cls: ast.ClassDef, imports: ImportTable) -> ClassFacts:
         qual = imports.resolve(dotted) if dotted else None
         bases.append(qual or "?")
     facts = ClassFacts(cls.name, bases)
+    for kw in cls.keywords:
+        simple = _simple(kw.value, imports) if kw.arg is not None else None
+        if kw.arg is not None and simple is not None:
+            facts.keywords[kw.arg] = simple
+    for decorator in cls.decorator_list:
+        dotted = dotted_ast(decorator.func if isinstance(decorator, ast.Call) else decorator)
+        qual = imports.resolve(dotted) if dotted else None
+        facts.decorators.append(qual or "?")
     for stmt in cls.body:
         targets: list[ast.expr] = []
         value: ast.expr | None = None
@@ -245,10 +343,19 @@ def _class_facts(cls: ast.ClassDef, imports: ImportTable) -> ClassFacts:
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "__init__":
             _init_facts(stmt, imports, facts)
             continue
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "__mapper_args__":
+            facts.mapper_args.add("?")
+            continue
         for target in targets:
             if not isinstance(target, ast.Name):
                 continue
             facts.body_names.add(target.id)
+            if target.id == "__mapper_args__" and value is not None:
+                facts.mapper_args |= _dict_keys(value)
+            if value is not None:
+                body_value = _value(value, imports)
+                if body_value is not None:
+                    facts.values[target.id] = body_value
             if target.id == "metadata" and value is not None:
                 facts.metadata = _value(value, imports)
             if isinstance(value, ast.Call):
@@ -256,6 +363,21 @@ def _class_facts(cls: ast.ClassDef, imports: ImportTable) -> ClassFacts:
                 if dotted and imports.resolve(dotted) == "sqlalchemy.orm.relationship":
                     facts.relationships[target.id] = _relationship(target.id, value, stmt, imports)
     return facts
+
+
+def _dict_keys(node: ast.expr) -> set[str]:
+    """String keys of a dict display or ``dict(...)`` call ("?" for what cannot be read)."""
+    keys: set[str] = set()
+    if isinstance(node, ast.Dict):
+        for key in node.keys:
+            keys.add(key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else "?")
+    elif isinstance(node, ast.Call):
+        keys.update(kw.arg if kw.arg is not None else "?" for kw in node.keywords)
+        if node.args:
+            keys.add("?")
+    else:
+        keys.add("?")
+    return keys
 
 
 def _relationship(attr: str, call: ast.Call, stmt: ast.stmt, imports: ImportTable) -> Relationship:
@@ -325,15 +447,17 @@ def collect_facts(path: str, relpath: str, text: str) -> FileFacts:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         facts.parse_ok = False
         return facts
-    collector = _Collector(facts)
-    try:
-        collector.visit(tree)
-    except RecursionError:
-        facts.parse_ok = False
-        return facts
     for stmt in tree.body:
         for name in _defined_names(stmt):
             imports.define(name)
+    collector = _Collector(facts)
+    try:
+        collector.visit(tree)
+        if "dispose" in text:
+            _collect_dispose(tree, facts)
+    except RecursionError:
+        facts.parse_ok = False
+        return facts
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             value = _value(stmt.value, imports)
@@ -358,6 +482,99 @@ def collect_facts(path: str, relpath: str, text: str) -> FileFacts:
                 if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     facts.functions[f"{stmt.name}.{inner.name}"] = _function_facts(inner, imports)
     return facts
+
+
+_LIFESPAN_OWNERS = frozenset(
+    {"fastapi.FastAPI", "fastapi.APIRouter", "starlette.applications.Starlette", "starlette.routing.Router"}
+)
+_NOT_HELPERS = ("sqlalchemy.", "sqlmodel.", "fastapi.", "starlette.", "typing.", "asyncio.", "pydantic.")
+
+
+def _param_positions(func: ast.FunctionDef | ast.AsyncFunctionDef, is_method: bool) -> dict[str, int]:
+    params = [*func.args.posonlyargs, *func.args.args]
+    if is_method and params and params[0].arg in ("self", "cls"):
+        params = params[1:]
+    positions = {a.arg: i for i, a in enumerate(params)}
+    positions.update({a.arg: -1 for a in func.args.kwonlyargs})
+    return positions
+
+
+def _own_nodes(body: list[ast.stmt]) -> list[ast.AST]:
+    """Nodes of a scope's body, without nested functions and classes."""
+    nodes: list[ast.AST] = []
+    stack: list[ast.AST] = list(body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        nodes.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
+def _collect_dispose(tree: ast.Module, facts: FileFacts) -> None:
+    """Receivers of ``.dispose`` (called or handed out as a callback) and names stored
+    in attributes, per scope so that parameters and local aliases are told apart."""
+    prefix = f"{facts.module}." if facts.module else ""
+    methods = {
+        id(inner): f"{prefix}{stmt.name}.{inner.name}"
+        for stmt in tree.body
+        if isinstance(stmt, ast.ClassDef)
+        for inner in stmt.body
+        if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    _dispose_in_scope(_own_nodes(tree.body), None, {}, facts)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            qualname = methods.get(id(node), f"{prefix}{node.name}")
+            params = _param_positions(node, id(node) in methods)
+            _dispose_in_scope(_own_nodes(node.body), qualname, params, facts)
+
+
+def _dispose_in_scope(nodes: list[ast.AST], qualname: str | None, params: dict[str, int], facts: FileFacts) -> None:
+    imports = facts.imports
+    aliases: dict[str, str] = {}
+    param_aliases: dict[str, str] = {}
+    for node in nodes:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = node.targets[0]
+        source = dotted_ast(node.value)
+        if source is None:
+            continue
+        if source.split(".", 1)[0] in params:
+            if isinstance(target, ast.Name) and source in params:
+                param_aliases[target.id] = source
+            continue
+        resolved = aliases.get(source) or imports.resolve(source)
+        if resolved is None:
+            continue
+        if isinstance(target, ast.Name):
+            aliases[target.id] = resolved
+        else:
+            facts.dispose.stored.add(resolved)
+            stored = dotted_ast(target)
+            if stored is not None:
+                aliases[stored] = resolved
+    for node in nodes:
+        if not (isinstance(node, ast.Attribute) and node.attr == "dispose"):
+            continue
+        receiver = dotted_ast(node.value)
+        if receiver is None:
+            facts.dispose.unresolved = True
+            continue
+        receiver = receiver.removesuffix(".sync_engine")
+        param = param_aliases.get(receiver, receiver if receiver in params else None)
+        if param is not None and qualname is not None:
+            facts.dispose.params.add((qualname, params[param], param))
+            continue
+        resolved = aliases.get(receiver)
+        if resolved is None and receiver.split(".", 1)[0] not in params:
+            resolved = imports.resolve(receiver)
+        if resolved is None:
+            facts.dispose.unresolved = True
+        else:
+            facts.dispose.names.add(resolved)
 
 
 def _defined_names(stmt: ast.stmt) -> list[str]:
@@ -387,13 +604,16 @@ class ProjectIndex:
         self._by_last: dict[str, list[str]] = {}
         self.depends: set[str] = set()
         self.uses_asyncio = False
+        self.lifespans: set[str] = set()
         for facts in files:
             self.files[facts.module] = facts
             self.by_path[facts.path] = facts
             self._by_last.setdefault(facts.module.rsplit(".", 1)[-1], []).append(facts.module)
             self.depends |= facts.depends
             self.uses_asyncio |= facts.uses_asyncio
+            self.lifespans |= facts.lifespans
         self._depends_names = {d.rsplit(".", 1)[-1] for d in self.depends}
+        self._disposed: set[str] | None = None
 
     def find_module(self, module: str) -> FileFacts | None:
         found = self.files.get(module)
@@ -446,6 +666,75 @@ class ProjectIndex:
         if last not in self._depends_names:
             return False
         return any(d.endswith("." + last) and (qualname.endswith(d) or d.endswith(qualname)) for d in self.depends)
+
+    def is_lifespan(self, qualname: str) -> bool:
+        """Whether the function is passed as ``lifespan=`` to an app or router."""
+        if qualname in self.lifespans:
+            return True
+        return any(
+            lifespan.endswith("." + qualname) or qualname.endswith("." + lifespan) for lifespan in self.lifespans
+        )
+
+    def symbol(self, qualname: str) -> str:
+        """The definition a module-level name stands for, following plain aliases
+        (``a = b``) and re-exports (``from .db import engine``), named after the
+        defining file's module."""
+        seen: set[str] = set()
+        while qualname not in seen and len(seen) < 16:
+            seen.add(qualname)
+            found = self._split(qualname)
+            if found is None:
+                return qualname
+            facts, name = found
+            qualname = f"{facts.module}.{name}" if facts.module else name
+            value = facts.values.get(name)
+            if isinstance(value, NameValue):
+                qualname = value.qualname
+                continue
+            if "." not in name and name in facts.imports.bindings:
+                imported = facts.imports.resolve(name)
+                if imported is not None and imported != qualname:
+                    qualname = imported
+                    continue
+            return qualname
+        return qualname
+
+    def is_disposed(self, qualname: str) -> bool:
+        """Whether any code in the project may call ``.dispose()`` on the object bound
+        to this module-level name: directly, through an alias, through a helper that
+        receives it, or through an attribute it was stored in and that is disposed
+        where the analysis cannot name it."""
+        target = self.symbol(qualname)
+        if self._disposed is None:
+            self._disposed = {self.symbol(n) for f in self.files.values() for n in f.dispose.names}
+        if target in self._disposed:
+            return True
+        last = target.rsplit(".", 1)[-1]
+        if any(
+            self._split(name) is None and name.rsplit(".", 1)[-1] == last for name in self._disposed
+        ):
+            return True  # disposed through a module the index has not read
+        helpers = {(h, pos, name) for f in self.files.values() for h, pos, name in f.dispose.params}
+        if helpers:
+            by_name = {h.rsplit(".", 1)[-1] for h, _, _ in helpers}
+            for facts in self.files.values():
+                for callee, key, arg in facts.dispose.passed:
+                    last = callee.rsplit(".", 1)[-1].lstrip("?")
+                    if last not in by_name or self.symbol(arg) != target:
+                        continue
+                    for helper, pos, name in helpers:
+                        same = (
+                            helper.rsplit(".", 1)[-1] == last
+                            if callee.startswith("?")
+                            else helper in (callee, self.symbol(callee))
+                            or helper.endswith("." + callee)
+                            or callee.endswith("." + helper)
+                        )
+                        if same and (key == name or (key == pos and pos >= 0)):
+                            return True
+        if any(f.dispose.unresolved for f in self.files.values()):
+            return any(target == self.symbol(n) for f in self.files.values() for n in f.dispose.stored)
+        return False
 
     def iter_classes(self):  # type: ignore[no-untyped-def]
         for facts in self.files.values():

@@ -1,0 +1,636 @@
+"""FDB1xx and FDB901 beyond the embedded examples: several files, project-wide facts,
+messages, positions and the shared lifespan/cache analysis."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+
+from fastdb_lint.analysis.fastapi import is_cached_function, is_lifespan
+from fastdb_lint.analysis.index import collect_facts
+from fastdb_lint.context import FileContext
+from fastdb_lint.diagnostics import Finding
+from fastdb_lint.engine import build_index, lint_sources
+from fastdb_lint.rules.base import Rule
+
+DB = """
+from typing import Annotated
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app")
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session():
+    async with SessionLocal() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+"""
+
+
+def lint(code: str, select: str, path: str = "app/example.py", **files: str) -> list[Finding]:
+    sources = {name: textwrap.dedent(text) for name, text in files.items()}
+    sources[path] = textwrap.dedent(code)
+    return [f for f in lint_sources(sources, select=(select,))[path] if f.code == select]
+
+
+def rows(findings: list[Finding]) -> list[int]:
+    return [f.start.row for f in findings]
+
+
+# -- FDB101 --------------------------------------------------------------------------
+
+
+def test_global_session_from_factory_defined_in_another_file() -> None:
+    code = """
+    from app.db import SessionLocal
+
+    session = SessionLocal()
+    other: object = SessionLocal()
+    """
+    findings = lint(code, "FDB101", **{"app/db.py": DB})
+    assert rows(findings) == [4, 5]
+    assert "import time" in findings[0].message
+
+
+def test_global_session_not_flagged_inside_functions_lambdas_or_registries() -> None:
+    code = """
+    from sqlalchemy.orm import scoped_session
+    from app.db import SessionLocal
+
+    registry = scoped_session(SessionLocal)
+
+    def make():
+        return SessionLocal()
+
+    factory = lambda: SessionLocal()
+
+    class Service:
+        def __init__(self) -> None:
+            self.session = SessionLocal()
+    """
+    assert lint(code, "FDB101", **{"app/db.py": DB}) == []
+
+
+def test_global_session_ignores_names_that_only_look_like_factories() -> None:
+    code = """
+    from mylib import SessionLocal, Session
+
+    db = SessionLocal()
+    s = Session("http://example.com")
+    """
+    assert lint(code, "FDB101") == []
+
+
+# -- FDB102 / FDB103 -----------------------------------------------------------------
+
+
+def test_engine_in_dependency_defined_in_another_module() -> None:
+    deps = """
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def get_engine():
+        return create_async_engine("sqlite+aiosqlite://")
+    """
+    routes = """
+    from fastapi import APIRouter, Depends
+    from app.deps import get_engine
+
+    router = APIRouter()
+
+    @router.get("/x")
+    async def x(engine=Depends(get_engine)):
+        pass
+    """
+    findings = lint(deps, "FDB102", path="app/deps.py", **{"app/routes.py": routes})
+    assert rows(findings) == [5]
+    assert "dependency `get_engine`" in findings[0].message
+
+
+def test_engine_in_plain_helper_or_nested_function_is_not_flagged() -> None:
+    code = """
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine
+
+    app = FastAPI()
+
+    def build_engine(url):
+        return create_engine(url)
+
+    @app.get("/x")
+    def x():
+        def later():
+            return create_engine("sqlite://")
+        return later
+
+    @app.get("/y")
+    def y(engine=create_engine("sqlite://")):
+        pass
+    """
+    assert lint(code, "FDB102") == []
+
+
+def test_lifespan_that_is_also_a_dependency_is_not_flagged() -> None:
+    code = """
+    from contextlib import asynccontextmanager
+    from fastapi import Depends, FastAPI
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    @asynccontextmanager
+    async def lifespan(app):
+        engine = create_async_engine("postgresql+asyncpg://db/app")
+        app.state.factory = async_sessionmaker(engine)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/x")
+    async def x(state=Depends(lifespan)):
+        pass
+    """
+    assert lint(code, "FDB102") == []
+    assert lint(code, "FDB103") == []
+    without_lifespan = (
+        textwrap.dedent(code).replace("FastAPI(lifespan=lifespan)", "FastAPI()").replace("@asynccontextmanager\n", "")
+    )
+    assert rows(lint(without_lifespan, "FDB102")) == [7]
+    assert rows(lint(without_lifespan, "FDB103")) == [8]
+
+
+def test_sessionmaker_in_route_reports_once_per_call() -> None:
+    code = """
+    from fastapi import FastAPI
+    from sqlalchemy.orm import sessionmaker
+
+    app = FastAPI()
+
+    @app.post("/x")
+    def x():
+        a = sessionmaker(bind=engine)
+        b = sessionmaker(bind=engine)
+    """
+    findings = lint(code, "FDB103")
+    assert rows(findings) == [9, 10]
+    assert "route handler `x`" in findings[0].message
+
+
+# -- lifespan / cache analysis -------------------------------------------------------
+
+
+def _function_flags(code: str, files: dict[str, str] | None = None) -> dict[str, tuple[bool, bool]]:
+    """name -> (is_cached, is_lifespan) for every function of ``code`` (app/example.py)."""
+    sources = {**(files or {}), "app/example.py": textwrap.dedent(code)}
+    project = build_index([(p, p, t) for p, t in sources.items()])
+    from fastdb_lint.analysis.sessions import SessionTypes
+    from fastdb_lint.context import run_traversal
+    from fastdb_lint.source import SourceText
+
+    text = sources["app/example.py"]
+    ctx = FileContext(
+        path="app/example.py",
+        relpath="app/example.py",
+        source=SourceText(text),
+        module=cst.parse_module(text),
+        project=project,
+        sessions=SessionTypes(project),
+        facts=project.by_path.get("app/example.py"),
+        is_test_file=False,
+    )
+    seen: dict[str, tuple[bool, bool]] = {}
+
+    class Probe(Rule):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            scope = self.ctx.function
+            assert scope is not None
+            seen[node.name.value] = (is_cached_function(node, self.ctx), is_lifespan(node, scope.qualname, self.ctx))
+
+    run_traversal(ctx, [Probe(ctx)])
+    return seen
+
+
+def test_cache_decorators_are_recognised_by_import() -> None:
+    code = """
+    import functools
+    from functools import lru_cache, cache as memo
+
+    @lru_cache
+    def a(): ...
+
+    @functools.lru_cache(maxsize=1)
+    def b(): ...
+
+    @memo
+    def c(): ...
+
+    @my_cache
+    def d(): ...
+    """
+    flags = _function_flags(code)
+    assert [flags[n][0] for n in "abcd"] == [True, True, True, False]
+
+
+def test_lifespans_are_found_across_files_and_nested() -> None:
+    main = """
+    from fastapi import FastAPI
+    from app.example import lifespan
+
+    app = FastAPI(lifespan=lifespan)
+    """
+    code = """
+    from contextlib import asynccontextmanager
+    from fastapi import FastAPI
+
+    async def lifespan(app):
+        yield
+
+    @asynccontextmanager
+    async def typed(app: FastAPI):
+        yield
+
+    @asynccontextmanager
+    async def untyped(app):
+        yield
+
+    def create_app():
+        async def inner(app):
+            yield
+        return FastAPI(lifespan=inner)
+    """
+    flags = _function_flags(code, {"app/main.py": textwrap.dedent(main)})
+    assert flags["lifespan"][1] and flags["typed"][1] and flags["inner"][1]
+    assert not flags["untyped"][1] and not flags["create_app"][1]
+
+
+def test_same_module_depends_targets_are_indexed() -> None:
+    facts = collect_facts(
+        "app/x.py",
+        "app/x.py",
+        "from fastapi import Depends\ndef get_db():\n    yield 1\ndef route(db=Depends(get_db)):\n    pass\n",
+    )
+    assert facts.depends == {"app.x.get_db"}
+
+
+# -- FDB104 --------------------------------------------------------------------------
+
+
+def test_unclosed_session_reports_each_creation_at_the_assignment() -> None:
+    code = """
+    from app.db import SessionLocal
+
+    async def job(items):
+        for item in items:
+            session = SessionLocal()
+            session.add(item)
+            await session.commit()
+
+    async def other():
+        s = SessionLocal()
+        await s.execute(1)
+    """
+    findings = lint(code, "FDB104", **{"app/db.py": DB})
+    assert rows(findings) == [6, 11]
+    assert findings[0].start.column == 9
+    assert "`session`" in findings[0].message
+
+
+def test_unclosed_session_handed_to_known_function_is_flagged_but_to_unknown_code_is_not() -> None:
+    crud = "def get_user(session, user_id):\n    return None\n"
+    code = """
+    from app import crud
+    from app.db import SessionLocal
+
+    async def known(user_id):
+        session = SessionLocal()
+        return crud.get_user(session, user_id)
+
+    async def unknown(user_id):
+        session = SessionLocal()
+        return unresolved_helper(session, user_id)
+
+    class Repo:
+        def __init__(self, session):
+            self.session = session
+
+    async def wrapped():
+        session = SessionLocal()
+        return Repo(session)
+    """
+    findings = lint(code, "FDB104", **{"app/db.py": DB, "app/crud.py": crud})
+    assert rows(findings) == [6]
+
+
+def test_unclosed_session_close_outside_finally_is_flagged_in_code_but_not_in_fixtures() -> None:
+    code = """
+    import pytest
+    from app.db import SessionLocal
+
+    def plain():
+        session = SessionLocal()
+        yield session
+        session.close()
+
+    @pytest.fixture
+    def fixture():
+        session = SessionLocal()
+        yield session
+        session.close()
+    """
+    assert rows(lint(code, "FDB104", **{"app/db.py": DB})) == [6]
+
+
+def test_unclosed_session_callbacks_exit_stacks_and_closures_count_as_closing() -> None:
+    code = """
+    import atexit
+    from contextlib import AsyncExitStack
+    from app.db import SessionLocal
+
+    def a():
+        s = SessionLocal()
+        atexit.register(s.close)
+
+    async def b(stack: AsyncExitStack):
+        s = SessionLocal()
+        await stack.enter_async_context(s)
+
+    def c():
+        s = SessionLocal()
+        def cleanup():
+            s.close()
+        return cleanup
+
+    def d():
+        global s
+        s = SessionLocal()
+    """
+    assert lint(code, "FDB104", **{"app/db.py": DB}) == []
+
+
+# -- FDB105 --------------------------------------------------------------------------
+
+
+def test_dependency_returning_session_reported_at_return() -> None:
+    deps = """
+    from sqlalchemy.orm import Session
+
+    def get_db():
+        db = Session(engine)
+        if db is None:
+            return None
+        return db
+
+    def not_a_dependency():
+        return Session(engine)
+    """
+    routes = """
+    from fastapi import Depends
+    from app.deps import get_db
+
+    def route(db=Depends(get_db)):
+        pass
+    """
+    findings = lint(deps, "FDB105", path="app/deps.py", **{"app/routes.py": routes})
+    assert rows(findings) == [8]
+    assert findings[0].start.column == 5
+    assert "`get_db`" in findings[0].message
+
+
+def test_dependency_returning_reassigned_name_is_not_flagged() -> None:
+    code = """
+    from fastapi import Depends
+    from sqlalchemy.orm import Session
+
+    def get_repo():
+        db = Session(engine)
+        db = Repo(db)
+        return db
+
+    def route(repo=Depends(get_repo)):
+        pass
+    """
+    assert lint(code, "FDB105") == []
+
+
+# -- FDB106 --------------------------------------------------------------------------
+
+
+def test_on_event_on_app_built_elsewhere_and_called_form() -> None:
+    main = """
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    """
+    code = """
+    from app.main import app
+
+    @app.on_event(EVENT_NAME)
+    async def startup():
+        pass
+
+    app.on_event("shutdown")(close_engine)
+    """
+    findings = lint(code, "FDB106", **{"app/main.py": main})
+    assert rows(findings) == [4, 8]
+    assert "lifespan" in findings[0].message
+
+
+def test_on_event_of_an_unknown_object_needs_a_startup_or_shutdown_literal() -> None:
+    code = """
+    @bus.on_event("message")
+    def handle(msg):
+        pass
+
+    @bus.on_event(name)
+    def other(msg):
+        pass
+    """
+    assert lint(code, "FDB106") == []
+
+
+# -- FDB107 --------------------------------------------------------------------------
+
+
+def test_engine_disposed_through_reexport_in_package_init() -> None:
+    init = "from app.db import engine\n"
+    main = """
+    from fastapi import FastAPI
+    from app import engine
+
+    async def shutdown():
+        await engine.dispose()
+    """
+    assert lint(DB, "FDB107", path="app/db.py", **{"app/__init__.py": init, "app/main.py": main}) == []
+
+
+def test_engine_disposed_through_a_method_helper_and_a_callback() -> None:
+    helper = """
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    class Database:
+        async def close(self, target: AsyncEngine) -> None:
+            await target.dispose()
+    """
+    main = """
+    from fastapi import FastAPI
+    from app.db import engine
+    from app.helpers import Database
+
+    async def shutdown(database: Database):
+        await database.close(engine)
+    """
+    files = {"app/helpers.py": helper, "app/main.py": main}
+    assert lint(DB, "FDB107", path="app/db.py", **files) == []
+    callback = """
+    import atexit
+    from fastapi import FastAPI
+    from app.db import engine
+
+    atexit.register(engine.sync_engine.dispose)
+    """
+    assert lint(DB, "FDB107", path="app/db.py", **{"app/main.py": callback}) == []
+
+
+def test_engine_disposed_elsewhere_does_not_hide_another_engine() -> None:
+    main = """
+    from fastapi import FastAPI
+    from app.db import engine
+
+    async def shutdown(app: FastAPI):
+        await engine.dispose()
+        await app.state.cache.close()
+    """
+    code = DB + '\nreplica = create_async_engine("postgresql+asyncpg://replica/app")\n'
+    findings = lint(code, "FDB107", path="app/db.py", **{"app/main.py": main})
+    assert rows(findings) == [17]
+    assert "`replica`" in findings[0].message
+
+
+def test_engine_never_disposed_is_opt_in() -> None:
+    sources = {"app/db.py": textwrap.dedent(DB)}
+    assert all(f.code != "FDB107" for f in lint_sources(sources)["app/db.py"])
+    assert any(f.code == "FDB107" for f in lint_sources(sources, select=("FDB107",))["app/db.py"])
+
+
+# -- FDB108 --------------------------------------------------------------------------
+
+
+def test_session_shared_across_tasks_through_a_project_alias() -> None:
+    code = """
+    import asyncio
+    from fastapi import APIRouter
+    from app.db import SessionDep
+
+    router = APIRouter()
+
+    @router.get("/dashboard")
+    async def dashboard(session: SessionDep):
+        loop = asyncio.get_running_loop()
+        loop.create_task(refresh(session))
+        a, b = await asyncio.gather(count_users(session), count_orders(session=session))
+        c, d = await asyncio.gather(count_users(session), count_orders())
+        task = asyncio.ensure_future(refresh(session))
+    """
+    findings = lint(code, "FDB108", **{"app/db.py": DB})
+    assert rows(findings) == [11, 12, 14]
+
+
+def test_task_group_reports_the_second_task_sharing_the_session() -> None:
+    code = """
+    import asyncio
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async def run(session: AsyncSession, other: AsyncSession):
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(a(session))
+            tg.create_task(b(other))
+            tg.create_task(c(session))
+    """
+    assert rows(lint(code, "FDB108")) == [9]
+
+
+# -- FDB109 --------------------------------------------------------------------------
+
+
+def test_background_task_in_dependency_and_local_background_tasks() -> None:
+    code = """
+    from fastapi import BackgroundTasks, Depends, FastAPI
+    from app.db import SessionDep
+
+    app = FastAPI()
+
+    async def audit(session: SessionDep, tasks: BackgroundTasks):
+        tasks.add_task(write_audit, session=session)
+
+    @app.post("/x")
+    async def x(session: SessionDep, dep=Depends(audit)):
+        tasks = BackgroundTasks()
+        tasks.add_task(write_audit, session)
+        local = 1
+        tasks.add_task(write_audit, local)
+    """
+    findings = lint(code, "FDB109", **{"app/db.py": DB})
+    assert rows(findings) == [8, 13]
+
+
+def test_background_task_with_session_opened_in_the_route_is_not_fdb109() -> None:
+    code = """
+    from fastapi import BackgroundTasks, FastAPI
+    from app.db import SessionLocal
+
+    app = FastAPI()
+
+    @app.post("/x")
+    async def x(tasks: BackgroundTasks):
+        async with SessionLocal() as session:
+            tasks.add_task(work, session)
+    """
+    assert lint(code, "FDB109", **{"app/db.py": DB}) == []
+
+
+# -- FDB901 --------------------------------------------------------------------------
+
+
+def test_session_created_in_route_with_registry_and_factory_parameter() -> None:
+    code = """
+    from fastapi import FastAPI
+    from sqlalchemy.orm import scoped_session, sessionmaker
+
+    app = FastAPI()
+    Registry = scoped_session(sessionmaker())
+
+    @app.get("/a")
+    def a():
+        session = Registry()
+        return session.execute(stmt)
+
+    @app.get("/b")
+    async def b():
+        def helper():
+            return Registry()
+        return helper
+    """
+    findings = lint(code, "FDB901")
+    assert rows(findings) == [10]
+    assert "`a`" in findings[0].message
+
+
+def test_session_created_in_route_not_flagged_in_dependencies() -> None:
+    code = """
+    from fastapi import Depends, FastAPI
+    from app.db import SessionLocal
+
+    app = FastAPI()
+
+    async def get_db():
+        async with SessionLocal() as session:
+            yield session
+
+    @app.get("/a")
+    async def a(db=Depends(get_db)):
+        pass
+    """
+    assert lint(code, "FDB901", **{"app/db.py": DB}) == []
