@@ -14,7 +14,10 @@ from pathlib import Path
 import click
 
 from fastdb_lint import __version__
-from fastdb_lint.config import ConfigError, load
+from fastdb_lint.cache import CACHE_DIR_NAME, default_directory as default_cache_directory
+from fastdb_lint.cache import ENV_VAR as CACHE_ENV_VAR
+from fastdb_lint.config import ConfigError, Settings, load
+from fastdb_lint.parallel import default_jobs
 from fastdb_lint.registry import all_rules, get_rule
 from fastdb_lint.report import FORMATS, ReportContext, render
 from fastdb_lint.runner import RunOptions, run
@@ -34,6 +37,25 @@ def _use_color(stream: object) -> bool:
         return True
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def _describe_settings(settings: Settings) -> str:
+    from fastdb_lint.discovery import DEFAULT_EXCLUDE
+
+    lines = [
+        f"config file: {settings.config_path or '(none: defaults)'}",
+        f"project root: {settings.root}",
+        f"select: {list(settings.select) if settings.select is not None else '(default: every non-opt-in rule)'}",
+        f"extend-select: {list(settings.extend_select)}",
+        f"ignore: {list(settings.ignore)}",
+        f"per-file-ignores: {dict((p, list(c)) for p, c in settings.per_file_ignores)}",
+        f"exclude: {list(settings.exclude) if settings.exclude is not None else list(DEFAULT_EXCLUDE)}",
+        f"extend-exclude: {list(settings.extend_exclude)}",
+        f"respect-gitignore: {str(settings.respect_gitignore).lower()}",
+        f"force-exclude: {str(settings.force_exclude).lower()}",
+        f"enabled rules ({len(settings.enabled)}): {', '.join(sorted(settings.enabled))}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _ci_workspace() -> Path | None:
@@ -76,6 +98,18 @@ def main() -> None:
 @click.option("-o", "--output-file", type=click.Path(path_type=Path), help="Write the report to this file.")
 @click.option("--stdin-filename", help="Lint standard input, reporting it under this file name.")
 @click.option("--force-exclude", is_flag=True, default=None, help="Apply exclusions to paths given explicitly too.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    help=f"Cache directory (default: {CACHE_DIR_NAME}/ next to the configuration; env {CACHE_ENV_VAR}).",
+)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
+@click.option("--baseline", type=click.Path(path_type=Path), help="Ignore the findings recorded in this baseline file.")
+@click.option("--write-baseline", type=click.Path(path_type=Path), help="Record the current findings as a baseline.")
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` comments for the current findings.")
+@click.option("--show-files", is_flag=True, help="List the files that would be checked, and exit.")
+@click.option("--show-settings", is_flag=True, help="Print the resolved settings and where they come from, and exit.")
 def check(
     paths: tuple[Path, ...],
     select: tuple[str, ...],
@@ -92,6 +126,14 @@ def check(
     output_file: Path | None,
     stdin_filename: str | None,
     force_exclude: bool | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+    jobs: int | None,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    add_noqa: bool,
+    show_files: bool,
+    show_settings: bool,
 ) -> None:
     """Lint PATHS (default: the current directory)."""
     use_stdin = stdin_filename is not None or paths == (Path("-"),)
@@ -108,6 +150,19 @@ def check(
     except ConfigError as exc:
         _fail(str(exc))
         return
+    if show_settings:
+        click.echo(_describe_settings(settings), nl=False)
+        sys.exit(EXIT_CLEAN)
+    if show_files:
+        from fastdb_lint.discovery import discover
+        from fastdb_lint.runner import display_path
+
+        found = discover(targets, settings)
+        for error in found.errors:
+            click.echo(f"fastdb-lint: error: {error}", err=True)
+        for path in sorted(found.files, key=display_path):
+            click.echo(display_path(path))
+        sys.exit(EXIT_ERROR if found.errors else EXIT_CLEAN)
     stdin_text: bytes | None = None
     if use_stdin:
         stdin_text = click.get_binary_stream("stdin").read()
@@ -117,6 +172,8 @@ def check(
         diff=diff,
         stdin_filename=stdin_filename,
         stdin_text=stdin_text,
+        cache_dir=None if no_cache else (cache_dir or default_cache_directory(settings.root)),
+        jobs=jobs or default_jobs(),
     )
     try:
         result = run(targets, settings, options)
@@ -126,6 +183,32 @@ def check(
 
     for error in result.errors:
         click.echo(f"fastdb-lint: error: {error}", err=True)
+
+    if add_noqa:
+        from fastdb_lint.runner import add_noqa_comments
+
+        added, problems = add_noqa_comments(result)
+        for problem in problems:
+            click.echo(f"fastdb-lint: error: {problem}", err=True)
+        click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
+        sys.exit(EXIT_ERROR if problems or result.has_error else EXIT_CLEAN)
+    if write_baseline is not None:
+        from fastdb_lint import baseline as baselines
+
+        try:
+            count = baselines.write(write_baseline, result.findings, settings.root, result.sources)
+        except baselines.BaselineError as exc:
+            _fail(str(exc))
+        click.echo(f"Wrote {count} finding{'s' if count != 1 else ''} to {write_baseline}.", err=True)
+        sys.exit(EXIT_ERROR if result.has_error else EXIT_CLEAN)
+    if baseline is not None:
+        from fastdb_lint import baseline as baselines
+
+        try:
+            recorded = baselines.load(baseline)
+        except baselines.BaselineError as exc:
+            _fail(str(exc))
+        result.findings, _covered = baselines.filter_new(result.findings, recorded, settings.root, result.sources)
 
     if diff:
         if result.diffs:
@@ -193,25 +276,9 @@ def rule_command(code: str, output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps(_rule_json(rule), indent=2))
         return
-    lines = [
-        f"# {rule.name} ({rule.code})",
-        "",
-        rule.summary + ".",
-        "",
-        f"Fix: {rule.fix.value}{' (applied with --unsafe-fixes)' if rule.fix.value == 'unsafe' else ''}. "
-        f"{'Opt-in: enable it with `--select ' + rule.code + '`.' if rule.opt_in else 'Enabled by default.'}",
-        "",
-        rule.documentation(),
-    ]
-    if rule.invalid:
-        lines += ["", "## Flagged", ""]
-        for example in rule.invalid[:3]:
-            lines += ["```python", example.code.rstrip("\n"), "```", ""]
-    if rule.valid:
-        lines += ["## Not flagged", ""]
-        for example in rule.valid[:3]:
-            lines += ["```python", example.code.rstrip("\n"), "```", ""]
-    click.echo("\n".join(lines).rstrip("\n"))
+    from fastdb_lint.docs import rule_markdown
+
+    click.echo(rule_markdown(rule), nl=False)
 
 
 def _rule_json(rule: type) -> dict[str, object]:
@@ -239,3 +306,16 @@ def rules_command(output_format: str) -> None:
         fix = {"safe": "fix", "unsafe": "unsafe fix", "none": ""}[rule.fix.value]
         status = "opt-in" if rule.opt_in else "default"
         click.echo(f"{rule.code}  {rule.name:<{width}}  {status:<7}  {fix:<10}  {rule.summary}".rstrip())
+
+
+@main.command("server")
+def server_command() -> None:
+    """Run the language server (LSP over stdio) for editors; needs the `lsp` extra."""
+    try:
+        import pygls.lsp.server  # noqa: F401
+    except ImportError:
+        _fail("the language server needs pygls 2: pip install 'fastdb-lint[lsp]'")
+        return
+    from fastdb_lint.server import serve
+
+    serve()

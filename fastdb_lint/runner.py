@@ -18,7 +18,10 @@ from pathlib import Path
 from fastdb_lint.config import Settings
 from fastdb_lint.diagnostics import Finding
 from fastdb_lint.discovery import discover
-from fastdb_lint.engine import Engine, build_index, parse_error_finding
+from fastdb_lint.analysis.index import FileFacts, ProjectIndex, collect_facts
+from fastdb_lint.cache import Cache, project_fingerprint
+from fastdb_lint.engine import Engine, FixResult, LintResult, parse_error_finding
+from fastdb_lint.parallel import parallel_map
 from fastdb_lint.source import SourceError, SourceText, read_bytes
 
 
@@ -29,6 +32,9 @@ class RunOptions:
     diff: bool = False
     stdin_filename: str | None = None
     stdin_text: bytes | None = None
+    # None disables the cache.
+    cache_dir: Path | None = None
+    jobs: int = 1
 
 
 @dataclass
@@ -165,50 +171,169 @@ def run(paths: list[Path], settings: Settings, options: RunOptions) -> RunResult
         root = roots(item.path) if options.stdin_text is None else roots.root
         item.module_rel = relative_to_root(item.path, root) if options.stdin_text is None else item.relpath
         groups.setdefault(root, []).append(item)
+    cache = None
+    if options.cache_dir is not None and options.stdin_text is None:
+        cache = Cache(options.cache_dir)
     for group in groups.values():
-        _run_project(group, settings, options, result)
+        _run_project(group, settings, options, result, cache)
     result.findings.sort(key=lambda f: f.sort_key)
     return result
 
 
-def _run_project(readable: list[_Input], settings: Settings, options: RunOptions, result: RunResult) -> None:
-    project = build_index([(i.display, i.module_rel, i.source.text) for i in readable if i.source is not None])
-    engine = Engine(settings, project)
+def _settings_fingerprint(settings: Settings) -> str:
+    return repr((sorted(settings.enabled), settings.per_file_ignores))
+
+
+def _collect(item: _Input) -> FileFacts:
+    assert item.source is not None
+    return collect_facts(item.display, item.module_rel, item.source.text)
+
+
+_WORK: tuple[Engine, RunOptions] | None = None
+
+
+def _work(item: _Input) -> LintResult | FixResult:
+    assert _WORK is not None and item.source is not None
+    engine, options = _WORK
+    facts = engine.project.by_path.get(item.display)
+    if options.fix or options.diff:
+        return engine.fix(item.display, item.relpath, item.source, unsafe=options.unsafe_fixes, facts=facts)
+    return engine.lint(item.display, item.relpath, item.source, facts)
+
+
+def _run_project(
+    readable: list[_Input],
+    settings: Settings,
+    options: RunOptions,
+    result: RunResult,
+    cache: Cache | None,
+) -> None:
+    global _WORK
+    # Index pass: facts from the cache where the content is unchanged, else collected.
+    facts_blobs: list[tuple[_Input, bytes]] = []
+    collected: list[FileFacts] = []
+    digests: list[tuple[str, str]] = []
+    to_collect: list[_Input] = []
     for item in readable:
-        source = item.source
-        assert source is not None
-        result.files_checked += 1
-        facts = project.by_path.get(item.display)
-        if options.fix or options.diff:
-            outcome = engine.fix(item.display, item.relpath, source, unsafe=options.unsafe_fixes, facts=facts)
-            if outcome.error:
-                result.errors.append(outcome.error)
-            findings = outcome.result.findings
-            if outcome.applied and outcome.text != source.text:
-                result.fixed.extend(outcome.fixed)
-                new_source = SourceText(outcome.text, source.encoding, source.bom)
-                if options.diff:
-                    result.diffs.append(_unified_diff(item.display, source.text, outcome.text))
-                    findings = engine.lint(item.display, item.relpath, source, facts).findings
-                elif options.stdin_text is not None:
-                    result.stdin_output = new_source.encode()
-                else:
-                    try:
-                        write_atomic(item.path, new_source.encode())
-                    except (OSError, UnicodeEncodeError) as exc:
-                        result.errors.append(f"{item.display}: cannot write fixed file: {exc}")
-                        findings = engine.lint(item.display, item.relpath, source, facts).findings
-                    else:
-                        source = new_source
-            elif options.stdin_text is not None:
-                result.stdin_output = item.data
+        assert item.source is not None
+        if not Engine.wants_index(item.source.text):
+            continue
+        hit = cache.get_facts_digest(Cache.facts_key(item.source.text, item.module_rel)) if cache else None
+        if hit is None:
+            to_collect.append(item)
         else:
-            lint = engine.lint(item.display, item.relpath, source, facts)
-            findings = lint.findings
-            result.errors.extend(lint.internal_errors)
-        result.findings.extend(findings)
-        if findings:
-            result.sources[item.display] = source.lines
+            digests.append((item.module_rel, hit[0]))
+            facts_blobs.append((item, hit[1]))
+    for item, facts in zip(to_collect, parallel_map(_collect, to_collect, options.jobs)):
+        assert item.source is not None
+        key = Cache.facts_key(item.source.text, item.module_rel)
+        digests.append((item.module_rel, cache.put_facts(key, facts) if cache else ""))
+        collected.append(facts)
+    project_fp = project_fingerprint(digests)
+    settings_fp = _settings_fingerprint(settings)
+
+    # Lint pass: cached results where nothing they depend on changed.
+    pending: list[_Input] = []
+    for item in readable:
+        assert item.source is not None
+        result.files_checked += 1
+        if cache is not None and not (options.fix or options.diff):
+            cached = cache.get_result(Cache.result_key(item.source.text, item.relpath, settings_fp, project_fp))
+            if cached is not None:
+                findings = [Finding.from_dict({**data, "path": item.display}) for data in cached]
+                result.findings.extend(findings)
+                if findings:
+                    result.sources[item.display] = item.source.lines
+                continue
+        pending.append(item)
+    if not pending:
+        return
+    for item, blob in facts_blobs:
+        facts = Cache.load_facts(blob)
+        if facts is None:
+            assert item.source is not None
+            facts = _collect(item)
+        facts.path = item.display
+        collected.append(facts)
+    engine = Engine(settings, ProjectIndex(collected))
+    _WORK = (engine, options)
+    try:
+        outcomes = parallel_map(_work, pending, options.jobs)
+    finally:
+        _WORK = None
+    for item, outcome in zip(pending, outcomes):
+        _finish_file(item, outcome, engine, options, result)
+        if cache is not None and isinstance(outcome, LintResult) and not outcome.internal_errors:
+            assert item.source is not None
+            cache.put_result(
+                Cache.result_key(item.source.text, item.relpath, settings_fp, project_fp),
+                [{k: v for k, v in f.to_dict().items() if k != "path"} for f in outcome.findings],
+            )
+
+
+def _finish_file(
+    item: _Input, outcome: LintResult | FixResult, engine: Engine, options: RunOptions, result: RunResult
+) -> None:
+    source = item.source
+    assert source is not None
+    facts = engine.project.by_path.get(item.display)
+    if isinstance(outcome, FixResult):
+        if outcome.error:
+            result.errors.append(outcome.error)
+        findings = outcome.result.findings
+        if outcome.applied and outcome.text != source.text:
+            result.fixed.extend(outcome.fixed)
+            new_source = SourceText(outcome.text, source.encoding, source.bom)
+            if options.diff:
+                result.diffs.append(_unified_diff(item.display, source.text, outcome.text))
+                findings = engine.lint(item.display, item.relpath, source, facts).findings
+            elif options.stdin_text is not None:
+                result.stdin_output = new_source.encode()
+            else:
+                try:
+                    write_atomic(item.path, new_source.encode())
+                except (OSError, UnicodeEncodeError) as exc:
+                    result.errors.append(f"{item.display}: cannot write fixed file: {exc}")
+                    findings = engine.lint(item.display, item.relpath, source, facts).findings
+                else:
+                    source = new_source
+        elif options.stdin_text is not None:
+            result.stdin_output = item.data
+    else:
+        findings = outcome.findings
+        result.errors.extend(outcome.internal_errors)
+    result.findings.extend(findings)
+    if findings:
+        result.sources[item.display] = source.lines
+
+
+def add_noqa_comments(result: RunResult) -> tuple[int, list[str]]:
+    """Add ``# noqa`` comments for ``result``'s findings to their files (atomically)."""
+    from fastdb_lint.suppression import add_noqa
+
+    by_file: dict[str, dict[int, set[str]]] = {}
+    for finding in result.findings:
+        if finding.noqa_row is None or finding.code == "FDB001" or not finding.path.endswith((".py", ".pyi")):
+            continue
+        by_file.setdefault(finding.path, {}).setdefault(finding.noqa_row, set()).add(finding.code)
+    added = 0
+    problems: list[str] = []
+    for display, rows in sorted(by_file.items()):
+        path = Path(display)
+        try:
+            source = SourceText.decode(read_bytes(path))
+        except (OSError, SourceError) as exc:
+            problems.append(f"{display}: {exc}")
+            continue
+        text, changed = add_noqa(source.text, rows)
+        if changed:
+            try:
+                write_atomic(path, source.encode(text))
+            except (OSError, UnicodeEncodeError) as exc:
+                problems.append(f"{display}: cannot write: {exc}")
+                continue
+            added += changed
+    return added, problems
 
 
 def _unified_diff(display: str, before: str, after: str) -> str:
