@@ -18,11 +18,14 @@ import libcst as cst
 from fastdb_lint.analysis.fastapi import is_route_handler
 from fastdb_lint.analysis.imports import ImportTable, dotted_cst
 from fastdb_lint.analysis.index import FileFacts, ProjectIndex
+from fastdb_lint.analysis.loading import InstanceOrigins
 from fastdb_lint.analysis.sessions import SessionTypes, product_of
 from fastdb_lint.analysis.sqlalchemy_api import DbKind
+from fastdb_lint.analysis.strings import LocalValues
 from fastdb_lint.analysis.typeexpr import type_from_cst
 from fastdb_lint.fixes import FixBuilder, PendingFix
 from fastdb_lint.source import SourceText
+from fastdb_lint.walk import TRIVIA_TYPES, Walker
 
 if TYPE_CHECKING:
     from fastdb_lint.rules.base import Rule
@@ -41,6 +44,10 @@ class FunctionScope:
     is_dependency: bool = False
     bindings: dict[str, DbKind | None] = field(default_factory=dict)
     params: dict[str, cst.Param] = field(default_factory=dict)
+    # Values assigned to local names so far, in source order; None stands for a binding
+    # whose value is not an expression of its own (unpacking, loop or with target,
+    # augmented assignment).
+    assignments: dict[str, list[cst.BaseExpression | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +100,10 @@ class FileContext:
         self.classes: list[str] = []
         self.pending: list[PendingFinding] = []
         self.current_rule: Rule | None = None
+        # Origins of ORM instances (what was loaded through an AsyncSession, and how).
+        self.loading = InstanceOrigins(self)
+        # Assignments to plain names per scope (module, functions), in source order.
+        self.values = LocalValues(self)
 
     # -- names ---------------------------------------------------------------
 
@@ -220,8 +231,14 @@ class FileContext:
             for item in node.items:
                 if item.asname is not None and isinstance(item.asname.name, cst.Name):
                     self._bind(item.asname.name.value, self._context_kind(item.item))
+        self._record_targets(node)
+        self.loading.enter(node)
+        self.values.enter(node)
 
     def leave(self, node: cst.CSTNode) -> None:
+        self.loading.leave(node)
+        self.values.leave(node)
+        self._record_assignment(node)
         if isinstance(node, cst.FunctionDef):
             self.functions.pop()
         elif isinstance(node, cst.ClassDef):
@@ -232,6 +249,44 @@ class FileContext:
         elif isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name):
             kind = self.sessions.kind_of_type(type_from_cst(node.annotation, self.imports))
             self._bind(node.target.value, kind if kind is not None else self.kind(node.value))
+
+    def assigned(self, name: str) -> list[cst.BaseExpression | None] | None:
+        """Values assigned so far to the local ``name`` of the innermost function (None
+        when it is a parameter or is not assigned there)."""
+        scope = self.function
+        if scope is None or name in scope.params:
+            return None
+        return scope.assignments.get(name)
+
+    def _record(self, target: cst.CSTNode, value: cst.BaseExpression | None) -> None:
+        if not self.functions:
+            return
+        assignments = self.functions[-1].assignments
+        if isinstance(target, cst.Name):
+            assignments.setdefault(target.value, []).append(value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._record(element.value, None)
+        elif isinstance(target, cst.StarredElement):
+            self._record(target.value, None)
+
+    def _record_targets(self, node: cst.CSTNode) -> None:
+        if isinstance(node, (cst.For, cst.CompFor)):
+            self._record(node.target, None)
+        elif isinstance(node, cst.With):
+            for item in node.items:
+                if item.asname is not None:
+                    self._record(item.asname.name, None)
+
+    def _record_assignment(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                self._record(target.target, node.value)
+        elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)):
+            if node.value is not None:
+                self._record(node.target, node.value)
+        elif isinstance(node, cst.AugAssign):
+            self._record(node.target, None)
 
     def _context_kind(self, expr: cst.BaseExpression) -> DbKind | None:
         kind = self.kind(expr)
@@ -295,7 +350,17 @@ def _defined_names_cst(stmt: cst.CSTNode) -> list[str]:
 Handler = Callable[[cst.CSTNode], None]
 
 
-class Traversal(cst.CSTVisitor):
+_WALKERS: dict[frozenset[type], Walker] = {}
+
+
+def _walker(include: frozenset[type]) -> Walker:
+    walker = _WALKERS.get(include)
+    if walker is None:
+        walker = _WALKERS[include] = Walker(include)
+    return walker
+
+
+class Traversal:
     """One walk over the module; each node goes to the rules registered for its type."""
 
     def __init__(self, ctx: FileContext, rules: list[Rule]) -> None:
@@ -324,14 +389,17 @@ class Traversal(cst.CSTVisitor):
                 self.failed.append((rule, exc))
         ctx.current_rule = None
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
+    def on_visit(self, node: cst.CSTNode) -> None:
         ctx = self.ctx
         ctx.stack.append(node)
         ctx.enter(node)
         handlers = self.visit_handlers.get(type(node))
         if handlers:
             self._dispatch(handlers, node)
-        return True
+
+    def run(self) -> None:
+        include = frozenset(self.visit_handlers) | frozenset(self.leave_handlers)
+        _walker(include & TRIVIA_TYPES).walk(self.ctx.module, self.on_visit, self.on_leave)
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         handlers = self.leave_handlers.get(type(original_node))
@@ -347,7 +415,7 @@ def run_traversal(ctx: FileContext, rules: list[Rule]) -> list[tuple[Rule, BaseE
     if limit < 10_000:
         sys.setrecursionlimit(10_000)
     try:
-        ctx.module.visit(traversal)
+        traversal.run()
     finally:
         sys.setrecursionlimit(limit)
     for rule in rules:

@@ -56,8 +56,28 @@ class FixBuilder(PendingFix):
         return self
 
     def replace(self, node: cst.CSTNode, new: cst.CSTNode | str) -> FixBuilder:
+        if isinstance(new, cst.CSTNode):
+            # A node is rendered on its own, outside its block: continuation lines that
+            # follow the block's indentation get that indentation written out.
+            indent = self._block_indent(node)
+            if indent:
+                new = new.visit(_ExplicitIndent(indent))
         self.edits.append(NodeEdit(node, "replace", new))
         return self
+
+    def _block_indent(self, node: cst.CSTNode) -> str | None:
+        """Indentation of the block holding ``node`` (an ancestor of the node being
+        visited, or one of its descendants); None when it cannot be told."""
+        ctx = self._ctx
+        stack = ctx.stack
+        for depth in range(len(stack) - 1, -1, -1):
+            if stack[depth] is node:
+                return _indentation(stack[:depth], ctx.module)
+        if stack:
+            path = _path_to(stack[-1], node)
+            if path is not None:
+                return _indentation([*stack, *path], ctx.module)
+        return None
 
     def insert_before(self, node: cst.CSTNode, text: str) -> FixBuilder:
         self.edits.append(NodeEdit(node, "before", text))
@@ -113,14 +133,10 @@ class FixBuilder(PendingFix):
             return self
         if name in ctx.imports.bindings or name in ctx.imports.local_defs:
             return self.fail()
-        body = ctx.module.body
-        last_import: cst.SimpleStatementLine | None = None
-        for stmt in body:
+        for stmt in ctx.module.body:
             if not isinstance(stmt, cst.SimpleStatementLine):
                 continue
             for small in stmt.body:
-                if isinstance(small, (cst.Import, cst.ImportFrom)):
-                    last_import = stmt
                 if (
                     isinstance(small, cst.ImportFrom)
                     and not small.relative
@@ -128,15 +144,61 @@ class FixBuilder(PendingFix):
                     and dotted_cst(small.module) == module
                     and not isinstance(small.names, cst.ImportStar)
                 ):
-                    names = list(small.names)
+                    earlier = next(
+                        (e for e in self.edits if e.node is small and e.mode == "replace" and isinstance(e.content, cst.ImportFrom)),
+                        None,
+                    )
+                    if earlier is not None:
+                        small_now = earlier.content
+                        assert isinstance(small_now, cst.ImportFrom) and not isinstance(small_now.names, cst.ImportStar)
+                        self.edits.remove(earlier)
+                    else:
+                        small_now = small
+                    names = list(small_now.names)
                     last = names[-1]
                     new_alias = cst.ImportAlias(name=cst.Name(name), comma=last.comma)
                     names[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
                     if isinstance(last.comma, cst.Comma) and len(names) >= 2:
                         names[-1] = last.with_changes(comma=names[-2].comma)
                     names.append(new_alias)
-                    return self.replace(small, small.with_changes(names=names))
-        line = f"from {module} import {name}{ctx.source.newline}"
+                    return self.replace(small, small_now.with_changes(names=names))
+        prefix = f"from {module} import "
+        for edit in self.edits:
+            if edit.mode in ("line_after", "line_before") and isinstance(edit.content, str) and edit.content.startswith(prefix):
+                edit.content = edit.content.rstrip("\r\n") + f", {name}{ctx.source.newline}"
+                return self
+        return self._add_import_line(f"{prefix}{name}{ctx.source.newline}")
+
+    def add_module_import(self, module: str) -> FixBuilder:
+        """Make ``module`` (a top-level module such as ``uuid``) importable by its name."""
+        ctx = self._ctx
+        if ctx.imports.resolve(module) == module:
+            return self
+        if module in ctx.imports.bindings or module in ctx.imports.local_defs:
+            return self.fail()
+        line = f"import {module}{ctx.source.newline}"
+        if any(e.content == line for e in self.edits):
+            return self
+        return self._add_import_line(line)
+
+    def insert_line_before(self, node: cst.CSTNode, text: str) -> FixBuilder:
+        """Insert ``text`` (whole lines) at the start of the line where ``node`` starts."""
+        self.edits.append(NodeEdit(node, "line_before", text))
+        return self
+
+    def insert_line_after(self, node: cst.CSTNode, text: str) -> FixBuilder:
+        """Insert ``text`` (whole lines) after the line where ``node`` ends."""
+        self.edits.append(NodeEdit(node, "line_after", text))
+        return self
+
+    def _add_import_line(self, line: str) -> FixBuilder:
+        body = self._ctx.module.body
+        last_import: cst.SimpleStatementLine | None = None
+        for stmt in body:
+            if isinstance(stmt, cst.SimpleStatementLine) and any(
+                isinstance(small, (cst.Import, cst.ImportFrom)) for small in stmt.body
+            ):
+                last_import = stmt
         if last_import is not None:
             self.edits.append(NodeEdit(last_import, "line_after", line))
             return self
@@ -146,6 +208,54 @@ class FixBuilder(PendingFix):
         mode: Mode = "line_after" if anchor is not body[0] or _is_docstring(anchor) else "line_before"
         self.edits.append(NodeEdit(anchor if mode == "line_before" else body[0], mode, line))
         return self
+
+
+class _ExplicitIndent(cst.CSTTransformer):
+    """Writes a block's indentation into the whitespace that inherits it (lines inside
+    brackets and comment lines), so that the node renders the same on its own."""
+
+    def __init__(self, indent: str) -> None:
+        super().__init__()
+        self.indent = indent
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
+        return False
+
+    def leave_ParenthesizedWhitespace(
+        self, original_node: cst.ParenthesizedWhitespace, updated_node: cst.ParenthesizedWhitespace
+    ) -> cst.ParenthesizedWhitespace:
+        if not updated_node.indent:
+            return updated_node
+        return updated_node.with_changes(
+            indent=False, last_line=cst.SimpleWhitespace(self.indent + updated_node.last_line.value)
+        )
+
+    def leave_EmptyLine(self, original_node: cst.EmptyLine, updated_node: cst.EmptyLine) -> cst.EmptyLine:
+        if not updated_node.indent:
+            return updated_node
+        return updated_node.with_changes(
+            indent=False, whitespace=cst.SimpleWhitespace(self.indent + updated_node.whitespace.value)
+        )
+
+
+def _indentation(ancestors: Sequence[cst.CSTNode], module: cst.Module) -> str:
+    return "".join(
+        (n.indent if n.indent is not None else module.default_indent)
+        for n in ancestors
+        if isinstance(n, cst.IndentedBlock)
+    )
+
+
+def _path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None:
+    """Nodes strictly between ``root`` and its descendant ``target`` (None if not one)."""
+    pending: list[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = [(root, ())]
+    while pending:
+        current, path = pending.pop()
+        for child in current.children:
+            if child is target:
+                return list(path)
+            pending.append((child, (*path, child)))
+    return None
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
@@ -174,8 +284,18 @@ def append_arg(call: cst.Call, new_arg: cst.Arg) -> list[cst.Arg]:
             if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma)
             else cst.Comma(whitespace_after=call.whitespace_before_args)
         )
+        last_comma = last.comma
+        trailing = last_comma.whitespace_after
+        if isinstance(trailing, cst.ParenthesizedWhitespace) and isinstance(
+            separator.whitespace_after, cst.ParenthesizedWhitespace
+        ):
+            # One argument per line: a comment after the last argument stays on its line.
+            separator = separator.with_changes(
+                whitespace_after=separator.whitespace_after.with_changes(first_line=trailing.first_line)
+            )
+            last_comma = last_comma.with_changes(whitespace_after=trailing.with_changes(first_line=cst.TrailingWhitespace()))
         args[-1] = last.with_changes(comma=separator)
-        args.append(new_arg.with_changes(comma=last.comma))
+        args.append(new_arg.with_changes(comma=last_comma))
     else:
         args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
         args.append(new_arg)
@@ -244,7 +364,9 @@ def select_fixes(fixes: Sequence[Fix]) -> list[Fix]:
 
 
 def apply_edits(text: str, fixes: Sequence[Fix]) -> str:
-    edits = sorted({e for fix in fixes for e in fix.edits}, key=lambda e: (e.start, e.end), reverse=True)
+    # Identical edits are applied once; insertions at one offset keep their creation order.
+    order = {e: i for i, e in enumerate(dict.fromkeys(e for fix in fixes for e in fix.edits))}
+    edits = sorted(order, key=lambda e: (e.start, e.end, order[e]), reverse=True)
     for edit in edits:
         text = text[: edit.start] + edit.content + text[edit.end :]
     return text
