@@ -1,0 +1,594 @@
+"""FDB5xx beyond the embedded examples: the mapped-class analysis, several files,
+messages, fixes that keep formatting and are idempotent."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from fastdb_lint.analysis.models import ClassRole, ModelIndex
+from fastdb_lint.config import Settings
+from fastdb_lint.engine import Engine, build_index, lint_sources
+from fastdb_lint.registry import resolve_selection
+from fastdb_lint.rules.models import plural_word
+from fastdb_lint.source import SourceText
+
+BASE = "from sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n"
+
+
+def _sources(code: str, path: str, files: dict[str, str]) -> dict[str, str]:
+    return {**{k: textwrap.dedent(v) for k, v in files.items()}, path: textwrap.dedent(code)}
+
+
+def lint(code: str, select: str, path: str = "app/models.py", files: dict[str, str] | None = None):
+    sources = _sources(code, path, files or {})
+    return [f for f in lint_sources(sources, select=(select,))[path] if f.code == select]
+
+
+def fix(code: str, select: str, path: str = "app/models.py", files: dict[str, str] | None = None) -> str:
+    sources = _sources(code, path, files or {})
+    settings = Settings(root=Path("."), select=(select,), enabled=resolve_selection((select,)))
+
+    def run(text: str) -> str:
+        engine = Engine(settings, build_index([(p, p, t) for p, t in {**sources, path: text}.items()]))
+        outcome = engine.fix(path, path, SourceText(text), unsafe=True)
+        assert outcome.error is None, outcome.error
+        return outcome.text
+
+    fixed = run(sources[path])
+    cst.parse_module(fixed)
+    assert run(fixed) == fixed, "fixing twice must change nothing"
+    return fixed
+
+
+def models(files: dict[str, str]) -> ModelIndex:
+    sources = {k: textwrap.dedent(v) for k, v in files.items()}
+    return ModelIndex.of(build_index([(p, p, t) for p, t in sources.items()]))
+
+
+# -- the shared analysis -------------------------------------------------------------
+
+
+def test_mapped_classes_across_files_and_styles():
+    index = models(
+        {
+            "app/db/base_class.py": """
+                from sqlalchemy.orm import DeclarativeBase
+                class Base(DeclarativeBase):
+                    pass
+            """,
+            "app/db/__init__.py": "from app.db.base_class import Base\nfrom app.db.session import SessionLocal\n",
+            "app/models/user.py": """
+                from sqlalchemy.orm import Mapped, mapped_column
+                from app.db import Base
+                class Timestamped(Base):
+                    __abstract__ = True
+                class User(Timestamped):
+                    __tablename__ = "user"
+                class Admin(User):
+                    pass
+                class Mixin:
+                    pass
+            """,
+            "app/legacy.py": """
+                from sqlalchemy.orm import declarative_base, registry, as_declarative
+                from sqlalchemy.orm import DeclarativeBaseNoMeta
+                Legacy = declarative_base()
+                reg = registry()
+                Generated = reg.generate_base()
+                class A(Legacy):
+                    __tablename__ = "a"
+                class B(Generated):
+                    __tablename__ = "b"
+                @reg.mapped
+                class C:
+                    __tablename__ = "c"
+                @as_declarative()
+                class D:
+                    pass
+                class E(D):
+                    __tablename__ = "e"
+                class NoMeta(DeclarativeBaseNoMeta):
+                    pass
+                class F(NoMeta):
+                    __tablename__ = "f"
+            """,
+            "app/tables.py": """
+                from sqlmodel import SQLModel
+                class HeroBase(SQLModel):
+                    name: str
+                class Hero(HeroBase, table=True):
+                    pass
+            """,
+        }
+    )
+    info = index.info
+    assert info("app.db.base_class.Base").role is ClassRole.BASE
+    assert info("app.db.Base").role is ClassRole.BASE
+    assert info("app.models.user.Timestamped").role is ClassRole.ABSTRACT
+    assert index.is_mapped("app.models.user.User")
+    assert index.is_mapped("app.models.user.Admin")
+    assert info("app.models.user.Mixin").role is ClassRole.PLAIN
+    assert index.is_declarative_base("app.legacy.Legacy")
+    assert index.is_declarative_base("app.legacy.Generated")
+    for name in ("A", "B", "C", "E", "F"):
+        assert index.is_mapped(f"app.legacy.{name}"), name
+    assert index.is_declarative_base("app.legacy.D")
+    assert info("app.tables.HeroBase").role is ClassRole.SQLMODEL_MODEL
+    hero = info("app.tables.Hero")
+    assert hero.is_mapped and hero.sqlmodel
+    assert index.mapped_by_name("Hero") == ["app.tables.Hero"]
+    assert index.mapped_by_name("Timestamped") == []
+    mapped = {q for q, _, _ in index.mapped_classes()}
+    assert {"app.models.user.User", "app.legacy.A", "app.tables.Hero"} <= mapped
+    assert "app.models.user.Timestamped" not in mapped
+
+
+def test_unknown_bases_stay_unknown():
+    index = models({"app/m.py": "from thirdparty import Model\nclass User(Model):\n    pass\n"})
+    assert index.info("app.m.User").role is ClassRole.UNKNOWN
+    assert not index.is_mapped("app.m.User")
+
+
+def test_provides_follows_project_ancestors():
+    index = models(
+        {
+            "app/base.py": """
+                from sqlalchemy.orm import declarative_base, declared_attr
+                class Named:
+                    @declared_attr
+                    def __tablename__(cls):
+                        return cls.__name__.lower()
+                Base = declarative_base(cls=Named)
+                Plain = declarative_base()
+            """,
+        }
+    )
+    assert index.provides("app.base.Base", ["__tablename__"]) is True
+    assert index.provides("app.base.Plain", ["__tablename__"]) is False
+    assert index.provides("thirdparty.Model", ["__tablename__"]) is None
+
+
+# -- FDB501 --------------------------------------------------------------------------
+
+
+def test_fdb501_one_constant_for_several_metadata():
+    fixed = fix(
+        """\
+        import sqlalchemy as sa
+
+        main = sa.MetaData()
+        audit = sa.MetaData(schema="audit")
+        """,
+        "FDB501",
+    )
+    assert fixed.count("NAMING_CONVENTION = {") == 1
+    assert "main = sa.MetaData(naming_convention=NAMING_CONVENTION)" in fixed
+    assert 'audit = sa.MetaData(schema="audit", naming_convention=NAMING_CONVENTION)' in fixed
+
+
+def test_fdb501_reuses_an_existing_constant():
+    fixed = fix(
+        """\
+        from sqlalchemy import MetaData
+        from app.conventions import NAMING_CONVENTION
+
+        metadata = MetaData()
+        """,
+        "FDB501",
+    )
+    assert fixed.count("NAMING_CONVENTION") == 2
+    assert "metadata = MetaData(naming_convention=NAMING_CONVENTION)" in fixed
+
+
+def test_fdb501_class_with_docstring_and_decorated_method():
+    fixed = fix(
+        '''\
+        from sqlalchemy.orm import DeclarativeBase, declared_attr
+
+
+        class Base(DeclarativeBase):
+
+            @declared_attr.directive
+            def __tablename__(cls) -> str:
+                return cls.__name__.lower()
+
+
+        class Other(DeclarativeBase):
+            """Doc."""
+        ''',
+        "FDB501",
+    )
+    assert (
+        "class Base(DeclarativeBase):\n\n"
+        "    metadata = MetaData(naming_convention=NAMING_CONVENTION)\n"
+        "    @declared_attr.directive\n"
+    ) in fixed
+    assert 'class Other(DeclarativeBase):\n    """Doc."""\n    metadata = MetaData(naming_convention=NAMING_CONVENTION)\n' in fixed
+    assert "from sqlalchemy import MetaData\n" in fixed
+
+
+def test_fdb501_one_line_class():
+    fixed = fix("from sqlalchemy.orm import DeclarativeBase\n\nclass Base(DeclarativeBase): ...\n", "FDB501")
+    assert "class Base(DeclarativeBase): metadata = MetaData(naming_convention=NAMING_CONVENTION)\n" in fixed
+
+
+def test_fdb501_base_with_metadata_name_unconventional_is_reported_at_the_call():
+    findings = lint(
+        """\
+        from sqlalchemy.orm import DeclarativeBase
+        from app.meta import metadata_obj
+
+        class Base(DeclarativeBase):
+            metadata = metadata_obj
+        """,
+        "FDB501",
+        files={"app/meta.py": "from sqlalchemy import MetaData\nmetadata_obj = MetaData()\n"},
+    )
+    assert findings == []
+    meta = lint_sources(
+        {
+            "app/meta.py": "from sqlalchemy import MetaData\nmetadata_obj = MetaData()\n",
+            "app/models.py": "from sqlalchemy.orm import DeclarativeBase\nfrom app.meta import metadata_obj\n"
+            "class Base(DeclarativeBase):\n    metadata = metadata_obj\n",
+        },
+        select=("FDB501",),
+    )
+    assert [(f.start.row, f.code) for f in meta["app/meta.py"]] == [(2, "FDB501")]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from sqlalchemy import MetaData\ndef reflect(engine):\n    meta = MetaData()\n    meta.reflect(engine)\n",
+        "from sqlalchemy import MetaData\nmetadata = MetaData(None, None, {'pk': 'pk_%(table_name)s'})\n",
+    ],
+)
+def test_fdb501_silent(code):
+    assert lint(code, "FDB501") == []
+
+
+def test_fdb501_test_files_are_skipped():
+    assert lint("from sqlalchemy import MetaData\nmetadata = MetaData()\n", "FDB501", path="tests/conftest.py") == []
+
+
+def test_fdb501_registry_attribute_without_metadata():
+    findings = lint(
+        """\
+        from sqlalchemy.orm import DeclarativeBase, registry
+
+        class Base(DeclarativeBase):
+            registry = registry(type_annotation_map={})
+        """,
+        "FDB501",
+    )
+    assert [(f.start.row, f.message) for f in findings] == [
+        (4, "`registry()` without a `metadata=` that sets a naming convention")
+    ]
+
+
+def test_fdb501_sqlmodel_convention_set_through_an_alias():
+    files = {
+        "migrations/env.py": """
+            from alembic import context
+            from sqlmodel import SQLModel
+            target_metadata = SQLModel.metadata
+            target_metadata.naming_convention = {"pk": "pk_%(table_name)s"}
+        """
+    }
+    code = "from sqlmodel import SQLModel\nclass Hero(SQLModel, table=True):\n    id: int\n"
+    assert lint(code, "FDB501", files=files) == []
+    assert len(lint(code, "FDB501")) == 1
+
+
+def test_fdb501_sqlmodel_module_alias():
+    code = """\
+        import sqlmodel
+        sqlmodel.SQLModel.metadata.naming_convention = {"pk": "pk_%(table_name)s"}
+        class Hero(sqlmodel.SQLModel, table=True):
+            id: int
+    """
+    assert lint(code, "FDB501") == []
+
+
+# -- FDB502 --------------------------------------------------------------------------
+
+
+def test_fdb502_annotated_target_and_carried_arguments():
+    fixed = fix(
+        """\
+        from typing import Any
+        from sqlalchemy.orm import declarative_base
+
+        Base: Any = declarative_base(name="Base", type_annotation_map={str: String(50)})
+        """,
+        "FDB502",
+    )
+    assert fixed.endswith(
+        "class Base(DeclarativeBase):\n    type_annotation_map = {str: String(50)}\n"
+    )
+    assert "from sqlalchemy.orm import declarative_base, DeclarativeBase\n" in fixed
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from sqlalchemy.orm import declarative_base\nBase = declarative_base(name='Model')\n",
+        "from sqlalchemy.ext.declarative import declarative_base\nBase = declarative_base(bind)\n",
+        "from sqlalchemy.orm import declarative_base\nBase = declarative_base(**options)\n",
+        "from sqlalchemy.orm import declarative_base\nBase = Other = declarative_base()\n",
+    ],
+)
+def test_fdb502_reported_without_fix(code):
+    findings = lint(code, "FDB502")
+    assert len(findings) == 1 and findings[0].fix is None
+
+
+# -- FDB503 --------------------------------------------------------------------------
+
+ORDER = """\
+    import datetime
+    from sqlalchemy import Boolean, Column, Date, Integer, JSON, LargeBinary, Numeric, String
+    from sqlalchemy.dialects.postgresql import UUID
+    from app.db import Base
+
+    class Order(Base):
+        __tablename__ = "order"
+        id = Column(UUID(as_uuid=False), primary_key=True)
+        placed_on = Column(Date, nullable=False)
+        total = Column(Numeric(10, 2, asdecimal=False))
+        paid = Column(Boolean, nullable=flag)
+        payload = Column("data", JSON)
+        blob = Column(type_=LargeBinary)
+        count = Column(Integer, nullable=True, primary_key=True)
+"""
+
+
+def test_fdb503_type_table_and_nullability():
+    fixed = fix(ORDER, "FDB503", files={"app/db.py": BASE})
+    assert "id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)" in fixed
+    assert "placed_on: Mapped[datetime.date] = mapped_column(Date, nullable=False)" in fixed
+    assert "total: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))" in fixed
+    assert "paid = Column(Boolean, nullable=flag)" in fixed
+    assert 'payload: Mapped[dict | None] = mapped_column("data", JSON)' in fixed
+    assert "blob: Mapped[bytes | None] = mapped_column(type_=LargeBinary)" in fixed
+    assert "count: Mapped[int | None] = mapped_column(Integer, nullable=True, primary_key=True)" in fixed
+    assert fixed.count("Mapped, mapped_column") == 1
+
+
+def test_fdb503_imports_added_once_over_several_rounds():
+    fixed = fix(
+        """\
+        from sqlalchemy import Column, Date, DateTime, Numeric, Uuid
+        from sqlalchemy.orm import DeclarativeBase
+
+        class Base(DeclarativeBase):
+            pass
+
+        class Event(Base):
+            __tablename__ = "event"
+            id = Column(Uuid, primary_key=True)
+            starts_at = Column(DateTime)
+            ends_at = Column(DateTime)
+            day = Column(Date)
+            price = Column(Numeric)
+        """,
+        "FDB503",
+    )
+    assert fixed.count("import uuid\n") == 1
+    assert fixed.count("from datetime import") == 1
+    assert fixed.count("Decimal\n") == 1
+    assert fixed.count("Mapped, mapped_column") == 1
+    assert "id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)" in fixed
+    assert "ends_at: Mapped[datetime | None] = mapped_column(DateTime)" in fixed
+    assert "price: Mapped[Decimal | None] = mapped_column(Numeric)" in fixed
+
+
+def test_fdb503_no_fix_when_the_type_name_is_rebound_in_the_class():
+    findings = lint(
+        """\
+        from sqlalchemy import Column, Date
+        from app.db import Base
+        class Day(Base):
+            __tablename__ = "day"
+            start = Column(Date)
+            date = Column(Date)
+        """,
+        "FDB503",
+        files={"app/db.py": BASE},
+    )
+    assert [f.fix is None for f in findings] == [True, True]
+
+
+def test_fdb503_messages_and_positions():
+    findings = lint(
+        """\
+        from sqlalchemy import Column, Integer
+        from app.db import Base
+        class User(Base):
+            __tablename__ = "user"; id = Column(Integer, primary_key=True)
+        class Admin(User):
+            level = Column(Integer)
+        """,
+        "FDB503",
+        files={"app/db.py": BASE},
+    )
+    assert [(f.start.row, f.start.column, f.message) for f in findings] == [
+        (4, 29, "Untyped column `id`: declare `id: Mapped[...] = mapped_column(...)`"),
+        (6, 5, "Untyped column `level`: declare `level: Mapped[...] = mapped_column(...)`"),
+    ]
+
+
+def test_fdb503_registry_mapped_and_sqlmodel():
+    code = """\
+        from sqlalchemy import Column, Integer
+        from sqlalchemy.orm import registry
+        from sqlmodel import Field, SQLModel
+        reg = registry()
+        @reg.mapped
+        class User:
+            __tablename__ = "user"
+            id = Column(Integer, primary_key=True)
+        class Hero(SQLModel, table=True):
+            id: int = Field(primary_key=True)
+            legacy = Column(Integer)
+    """
+    assert [f.start.row for f in lint(code, "FDB503")] == [8]
+
+
+# -- FDB504 --------------------------------------------------------------------------
+
+
+def test_fdb504_tablename_from_a_mixin_or_abstract_false():
+    files = {
+        "app/db.py": BASE,
+        "app/mixins.py": """
+            from sqlalchemy.orm import declared_attr
+            class Named:
+                @declared_attr.directive
+                def __tablename__(cls):
+                    return cls.__name__.lower()
+        """,
+    }
+    code = """\
+        from sqlalchemy.orm import Mapped
+        from app.db import Base
+        from app.mixins import Named
+        class A(Named, Base):
+            pass
+        class B(Base):
+            __abstract__ = False
+    """
+    findings = lint(code, "FDB504", files=files)
+    assert [(f.start.row, f.message) for f in findings] == [(6, "Mapped class `B` has no `__tablename__`")]
+
+
+# -- FDB505 --------------------------------------------------------------------------
+
+
+def test_fdb505_silent_cases():
+    code = """\
+        from sqlalchemy import Column, ForeignKey, Integer
+        from sqlalchemy.orm import Mapped, mapped_column
+        from sqlmodel import Field, SQLModel
+        from app.db import Base
+        from app.args import table_args
+        class A(Base):
+            __tablename__ = "a"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            b_id: Mapped[int] = mapped_column(ForeignKey("b.id"), index=False)
+            c_id: Mapped[int] = mapped_column(ForeignKey("c.id"), index=settings.INDEX)
+        class D(Base):
+            __tablename__ = "d"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            e_id = Column(Integer, ForeignKey("e.id"))
+            __table_args__ = table_args()
+        class HeroSchema(SQLModel):
+            team_id: int = Field(foreign_key="team.id")
+        class Mixin:
+            team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
+    """
+    assert lint(code, "FDB505", files={"app/db.py": BASE}) == []
+
+
+def test_fdb505_sqlmodel_sa_column_and_index_on_table_attribute():
+    code = """\
+        from sqlalchemy import Column, ForeignKey, Index, Integer, Table
+        from sqlmodel import Field, SQLModel
+        from app.db import metadata
+        class Item(SQLModel, table=True):
+            id: int = Field(primary_key=True)
+            owner_id: int = Field(sa_column=Column(Integer, ForeignKey("user.id")))
+        audit = Table("audit", metadata, Column("user_id", ForeignKey("user.id")))
+        Index("ix_audit_user", audit.c.user_id)
+    """
+    fixed = fix(code, "FDB505")
+    assert 'owner_id: int = Field(sa_column=Column(Integer, ForeignKey("user.id"), index=True))' in fixed
+    assert 'audit = Table("audit", metadata, Column("user_id", ForeignKey("user.id")))' in fixed
+
+
+# -- FDB506 --------------------------------------------------------------------------
+
+
+def test_fdb506_forms():
+    code = """\
+        from datetime import datetime
+        from sqlalchemy import Column, DateTime
+        from sqlmodel import Field, SQLModel
+        a = Column(DateTime, default=datetime.today)
+        b = Column(DateTime, default=datetime.now(tz))
+        c = Column(DateTime, onupdate=datetime.utcnow)
+        class Schema(SQLModel):
+            created_at: datetime = Field(default_factory=datetime.utcnow)
+    """
+    assert [f.start.row for f in lint(code, "FDB506")] == [4]
+
+
+def test_fdb506_not_in_migrations():
+    code = """\
+        from datetime import datetime
+        import sqlalchemy as sa
+        from alembic import op
+        revision = "1"
+        def upgrade():
+            op.add_column("t", sa.Column("created_at", sa.DateTime, default=datetime.utcnow))
+    """
+    assert lint(code, "FDB506", path="migrations/versions/0001_x.py") == []
+
+
+# -- FDB507 / FDB508 / FDB509 --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "plural"),
+    [
+        ("posts", True),
+        ("categories", True),
+        ("boxes", True),
+        ("status", False),
+        ("address", False),
+        ("news", False),
+        ("series", False),
+        ("analysis", False),
+        ("campus", False),
+        ("sms", False),
+        ("user", False),
+    ],
+)
+def test_plural_word(word, plural):
+    assert plural_word(word) is plural
+
+
+def test_fdb507_is_opt_in():
+    code = 'class Post:\n    __tablename__ = "posts"\n'
+    assert lint_sources({"app/models.py": code})["app/models.py"] == []
+    assert len(lint(code, "FDB507")) == 1
+
+
+def test_fdb508_only_class_bodies():
+    code = """\
+        from datetime import datetime
+        from sqlalchemy.orm import Mapped
+        created: Mapped[datetime]
+        class A:
+            created: Mapped[datetime]
+            when: Mapped[list[datetime]]
+    """
+    assert [f.start.row for f in lint(code, "FDB508")] == [5]
+
+
+def test_fdb509_reports_each_backref_keyword():
+    code = """\
+        from sqlalchemy.orm import relationship
+        class User:
+            posts = relationship("Post", backref="author")
+            tags = relationship(
+                "Tag",
+                secondary="user_tag",
+                backref="users",
+            )
+    """
+    assert [(f.start.row, f.start.column) for f in lint(code, "FDB509")] == [(3, 34), (7, 9)]

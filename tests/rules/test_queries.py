@@ -1,0 +1,752 @@
+"""FDB301-FDB310 beyond the embedded examples: several files, messages, fix layout,
+imports, interplay between the rules, and the shared chain analysis."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+
+from fastdb_lint.analysis.chains import enclosing_loop, split_chain
+from fastdb_lint.config import Settings
+from fastdb_lint.engine import Engine, build_index, lint_sources
+from fastdb_lint.registry import resolve_selection
+from fastdb_lint.source import SourceText
+
+MODELS = """\
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    posts: Mapped[list["Post"]] = relationship(back_populates="author")
+
+
+class Post(Base):
+    __tablename__ = "post"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    author: Mapped[User] = relationship(back_populates="posts")
+
+
+class Schema:
+    pass
+"""
+DB = """\
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import sessionmaker
+
+engine = create_async_engine("postgresql+asyncpg://localhost/app")
+AsyncSessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+SessionLocal = sessionmaker()
+
+
+async def get_session():
+    async with AsyncSessionLocal() as session:
+        yield session
+"""
+PROJECT = {"app/models.py": MODELS, "app/db.py": DB}
+
+
+def lint(code: str, *select: str, path: str = "app/example.py", files: dict[str, str] | None = None):
+    sources = {**PROJECT, **(files or {}), path: textwrap.dedent(code)}
+    return [f for f in lint_sources(sources, select=select)[path] if f.code in select]
+
+
+def rows(code: str, select: str, **kwargs) -> list[int]:
+    return sorted(f.start.row for f in lint(code, select, **kwargs))
+
+
+def fix(code: str, *select: str, unsafe: bool = True, path: str = "app/example.py") -> str:
+    code = textwrap.dedent(code)
+    sources = {**PROJECT, path: code}
+    settings = Settings(root=Path("."), select=select, enabled=resolve_selection(select))
+    engine = Engine(settings, build_index([(p, p, t) for p, t in sources.items()]))
+    outcome = engine.fix(path, path, SourceText(code), unsafe=unsafe)
+    assert outcome.error is None
+    cst.parse_module(outcome.text)
+    again = engine.fix(path, path, SourceText(outcome.text), unsafe=unsafe)
+    assert again.text == outcome.text, "fixing twice must change nothing"
+    return outcome.text
+
+
+# -- FDB301 legacy-query-api --------------------------------------------------------------
+
+
+def test_legacy_query_messages_and_positions():
+    code = """\
+    from sqlalchemy.orm import Session
+    from app.models import User
+
+    def names(db: Session):
+        first = db.query(User).first()
+        rest = db.query(User.name).all()
+        return first, rest
+    """
+    findings = lint(code, "FDB301")
+    assert [(f.start.row, f.start.column) for f in findings] == [(5, 13), (6, 12)]
+    assert findings[0].message == "Legacy `Session.query()` API: use `select()` with `session.scalars()`/`execute()`"
+
+
+def test_rewrite_of_many_chains_adds_each_import_once():
+    code = """\
+    from sqlalchemy import Column
+    from sqlalchemy.orm import Session
+    from app.models import Post, User
+
+    def report(db: Session):
+        users = db.query(User).order_by(User.name).all()
+        total = db.query(User).filter_by(name="x").count()
+        pairs = db.query(User.id, Post.id).join(Post).all()
+        authors = db.query(User).join(User.posts).one()
+        per_author = db.query(Post.author_id).group_by(Post.author_id).count()
+        return users, total, pairs, authors, per_author
+    """
+    assert fix(code, "FDB301") == textwrap.dedent(
+        """\
+        from sqlalchemy import Column, select, func
+        from sqlalchemy.orm import Session
+        from app.models import Post, User
+
+        def report(db: Session):
+            users = db.scalars(select(User).order_by(User.name)).all()
+            total = db.scalar(select(func.count()).select_from(User).filter_by(name="x"))
+            pairs = db.execute(select(User.id, Post.id).join(Post)).all()
+            authors = db.scalars(select(User).join(User.posts)).unique().one()
+            per_author = db.scalar(select(func.count()).select_from(select(Post.author_id).group_by(Post.author_id).subquery()))
+            return users, total, pairs, authors, per_author
+        """
+    )
+
+
+def test_rewrite_keeps_comments_and_layout_of_a_long_chain():
+    code = """\
+    from sqlalchemy.orm import Session
+    from app.models import User
+
+    def active(db: Session, limit: int):
+        if limit:
+            return (
+                db.query(User)  # every user
+                # that is still active
+                .filter(
+                    User.name != "",
+                )
+                .limit(limit)
+                .all()
+            )
+    """
+    assert fix(code, "FDB301") == textwrap.dedent(
+        """\
+        from sqlalchemy.orm import Session
+        from app.models import User
+        from sqlalchemy import select
+
+        def active(db: Session, limit: int):
+            if limit:
+                return (
+                    db.scalars(
+                        select(User)  # every user
+                        # that is still active
+                        .where(
+                            User.name != "",
+                        )
+                        .limit(limit)
+                    )
+                    .all()
+                )
+        """
+    )
+
+
+def test_rewrite_uses_existing_select_of_sqlmodel_or_module_alias():
+    sqlmodel_code = """\
+    from sqlmodel import Session, select
+    from app.models import User
+
+    def users(db: Session):
+        return db.query(User).all()
+    """
+    assert "return db.scalars(select(User)).all()" in fix(sqlmodel_code, "FDB301")
+    alias_code = """\
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+    from app.models import User
+
+    def first(db: Session):
+        return db.query(User).first()
+    """
+    fixed = fix(alias_code, "FDB301")
+    assert "return db.scalars(sa.select(User).limit(1)).first()" in fixed
+    assert "from sqlalchemy import select" not in fixed
+
+
+def test_no_rewrite_when_select_means_something_else_or_chain_is_not_understood():
+    code = """\
+    from sqlalchemy.orm import Session
+    from app.models import Schema, User
+    from selectors import select
+
+    def a(db: Session):
+        return db.query(User).all()
+
+    def b(db: Session, cols):
+        return db.query(*cols).all()
+    """
+    findings = lint(code, "FDB301")
+    assert [f.start.row for f in findings] == [6, 9]
+    assert all(f.fix is None for f in findings)
+    unknown = """\
+    from sqlalchemy.orm import Session
+    from app.models import Schema, User
+
+    def c(db: Session):
+        return db.query(Schema).all(), db.query(User).yield_per(10).all(), db.query(User).exists()
+    """
+    assert [f.fix for f in lint(unknown, "FDB301")] == [None, None, None]
+
+
+def test_session_from_factory_in_another_file_and_scoped_registry():
+    code = """\
+    from sqlalchemy.orm import scoped_session
+    from app.db import SessionLocal
+    from app.models import User
+
+    registry = scoped_session(SessionLocal)
+
+    def a():
+        with SessionLocal() as session:
+            return session.query(User).count()
+
+    def b():
+        return registry.query(User).all()
+    """
+    assert rows(code, "FDB301") == [9, 12]
+
+
+def test_query_on_non_sessions_is_not_flagged():
+    code = """\
+    from fastapi import Request
+    from elasticsearch import Elasticsearch
+    from app.models import User
+
+    es = Elasticsearch()
+
+    class Search:
+        def __init__(self, client):
+            self.client = client
+
+        def run(self, text):
+            return self.query(text)
+
+        def query(self, text):
+            return self.client.query(text).all()
+
+    def handler(request: Request, db):
+        es.query(index="x").all()
+        db.query(User).all()
+        return request.query
+    """
+    assert lint(code, "FDB301", "FDB302", "FDB303") == []
+
+
+def test_query_get_is_only_fdb303():
+    code = """\
+    from sqlalchemy.orm import Session
+    from app.models import User
+
+    def get(db: Session, pk: int):
+        return db.query(User).get(pk)
+    """
+    findings = lint(code, "FDB301", "FDB303")
+    assert [(f.code, f.start.row) for f in findings] == [("FDB303", 5)]
+    assert findings[0].message == "`Query.get()` is deprecated: use `session.get(Model, pk)`"
+    assert "return db.get(User, pk)" in fix(code, "FDB303", unsafe=False)
+
+
+def test_iterating_a_query_is_rewritten():
+    code = """\
+    from sqlalchemy.orm import Session
+    from app.models import Post, User
+
+    def names(db: Session):
+        out = [u.name for u in db.query(User).join(User.posts)]
+        for user_id, post_id in db.query(User.id, Post.id).outerjoin(Post):
+            out.append((user_id, post_id))
+        return out
+    """
+    fixed = fix(code, "FDB301")
+    assert "[u.name for u in db.scalars(select(User).join(User.posts)).unique()]" in fixed
+    assert "for user_id, post_id in db.execute(select(User.id, Post.id).outerjoin(Post)):" in fixed
+
+
+def test_terminal_followed_by_more_code_is_rewritten_up_to_the_terminal():
+    code = """\
+    from sqlalchemy.orm import Session
+    from app.models import User
+
+    def name(db: Session, pk: int) -> str:
+        return db.query(User).filter(User.id == pk).one().name
+    """
+    assert "return db.scalars(select(User).where(User.id == pk)).one().name" in fix(code, "FDB301")
+
+
+# -- FDB302 query-on-async-session ------------------------------------------------------
+
+
+def test_async_query_rewrites_await_in_place():
+    code = """\
+    from typing import Annotated
+    from fastapi import Depends
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from app.db import get_session
+    from app.models import User
+
+    SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+    async def handler(session: SessionDep):
+        users = await (
+            session.query(User)
+            .filter(User.name == "a")
+            .all()
+        )
+        count = session.query(User).count() + 1
+        name = session.query(User).first().name
+        total = session.query(User).count().bit_length()
+        return users, count, name, total
+    """
+    assert fix(code, "FDB302") == textwrap.dedent(
+        """\
+        from typing import Annotated
+        from fastapi import Depends
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from app.db import get_session
+        from app.models import User
+        from sqlalchemy import select, func
+
+        SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+        async def handler(session: SessionDep):
+            users = (
+                (await session.scalars(
+                    select(User)
+                    .where(User.name == "a")
+                ))
+                .all()
+            )
+            count = await session.scalar(select(func.count()).select_from(User)) + 1
+            name = (await session.scalars(select(User).limit(1))).first().name
+            total = (await session.scalar(select(func.count()).select_from(User))).bit_length()
+            return users, count, name, total
+        """
+    )
+
+
+def test_async_query_without_a_place_for_await_has_no_fix():
+    code = """\
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from app.models import User
+
+    async def handler(session: AsyncSession):
+        lazy = lambda: session.query(User).all()
+        counts = list(session.query(User).count() for _ in range(2))
+        return lazy, counts
+
+    def sync(session: AsyncSession):
+        return session.query(User).all()
+    """
+    findings = lint(code, "FDB302")
+    assert [f.start.row for f in findings] == [5, 6, 10]
+    assert all(f.fix is None for f in findings)
+    assert findings[0].message == "`AsyncSession` has no `query()` method: use `await session.scalars(select(...))`"
+
+
+def test_async_query_is_not_fdb301():
+    code = """\
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from app.models import User
+
+    async def handler(session: AsyncSession):
+        return await session.query(User).all()
+    """
+    assert [f.code for f in lint(code, "FDB301", "FDB302")] == ["FDB302"]
+
+
+# -- FDB304 legacy-select-list ----------------------------------------------------------
+
+
+def test_select_list_only_for_sqlalchemy_select():
+    code = """\
+    import select as selectmod
+    from sqlmodel import select
+    import sqlalchemy
+
+    a = sqlalchemy.select([sqlalchemy.func.count()])
+    b = select(User)
+    c = selectmod.select([sock], [], [])
+    """
+    findings = lint(code, "FDB304")
+    assert [f.start.row for f in findings] == [5]
+    assert "a = sqlalchemy.select(sqlalchemy.func.count())" in fix(code, "FDB304", unsafe=False)
+
+
+# -- FDB305 python-side-aggregation -----------------------------------------------------
+
+
+def test_python_side_aggregation_forms_and_traps():
+    code = """\
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+    from app.models import Post, User
+
+    def a(db: Session):
+        return len(db.scalars(select(User)).all())
+
+    def b(db: Session):
+        return len(list(db.scalars(select(User))))
+
+    def c(db: Session):
+        users = db.execute(select(User)).scalars().all()
+        return len(users)
+
+    def d(db: Session):
+        users = db.execute(select(User)).scalars().all()
+        return {"users": users, "count": len(users)}
+
+    def e(db: Session):
+        posts = db.scalars(select(Post))
+        return sum(p.author_id for p in posts)
+
+    def f(db: Session, user):
+        return len(user.posts), sum(p.author_id for p in user.posts)
+
+    def g(db: Session):
+        users = db.execute(select(User)).scalars().all()
+        def show():
+            return users
+        return len(users), show
+    """
+    findings = lint(code, "FDB305")
+    assert [f.start.row for f in findings] == [6, 9, 13, 21]
+    assert findings[0].message == "Rows counted in Python: use `select(func.count())`"
+    assert findings[3].message == "Rows summed in Python: use `select(func.sum(...))`"
+
+
+def test_shadowed_len_is_not_the_builtin():
+    code = """\
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+    from app.models import User
+    from app.utils import len
+
+    def a(db: Session):
+        return len(db.scalars(select(User)).all())
+    """
+    assert lint(code, "FDB305") == []
+
+
+# -- FDB306 query-in-loop ---------------------------------------------------------------
+
+
+def test_query_in_loop_positions_and_message():
+    code = """\
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from app.models import Post, User
+
+    async def handler(session: AsyncSession, users):
+        for user in users:
+            stmt = select(Post).where(Post.author_id == user.id).limit(10)
+            posts = (await session.scalars(stmt)).all()
+        firsts = {u.id: await session.get(User, u.id) for u in users}
+        nested = [[await session.get(Post, p) for p in u.post_ids] for u in users]
+        outer_only = [u.name for u in (await session.scalars(select(User))).all()]
+        return posts, firsts, nested, outer_only
+    """
+    findings = lint(code, "FDB306")
+    assert [f.start.row for f in findings] == [8, 9, 10]
+    assert findings[0].message == "Query inside a loop (N+1): eager-load or batch with `in_()`"
+
+
+def test_query_in_loop_traps():
+    code = """\
+    import asyncio
+    import time
+    from sqlalchemy import insert, select, text, update
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from tenacity import AsyncRetrying
+    from app.models import Post, User
+
+    async def batches(session: AsyncSession, ids: list[int]):
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            await session.execute(select(User).where(User.id.in_(chunk)))
+        offset = 0
+        while True:
+            rows = (await session.scalars(select(User).offset(offset).limit(100))).all()
+            if not rows:
+                break
+            offset += 100
+        last = 0
+        while True:
+            page = (await session.scalars(select(User).where(User.id > last).limit(100))).all()
+            if not page:
+                break
+            last = page[-1].id
+
+    async def retries(session: AsyncSession):
+        for attempt in range(5):
+            try:
+                return await session.execute(text("SELECT 1"))
+            except OperationalError:
+                await asyncio.sleep(2 ** attempt)
+        async for attempt in AsyncRetrying():
+            with attempt:
+                await session.execute(text("SELECT 1"))
+        while True:
+            job = await session.scalar(select(User).where(User.name == "job"))
+            if job is None:
+                await asyncio.sleep(1)
+
+    async def writes(session: AsyncSession, users, statements, tables):
+        for user in users:
+            await session.execute(update(User).where(User.id == user.id).values(name=user.name))
+            await session.execute(insert(Post).values(author_id=user.id))
+            await session.execute(text(f"UPDATE user SET name = :n WHERE id = {user.id}"))
+        for statement in statements:
+            await session.execute(statement)
+        for table in tables:
+            await session.execute(table.delete())
+
+    async def elsewhere(session: AsyncSession, users):
+        for user in users:
+            async def later():
+                return await session.get(User, user.id)
+            print(later)
+        else:
+            await session.get(User, 1)
+    """
+    assert lint(code, "FDB306") == []
+
+
+# -- FDB307 rows-instead-of-scalars -----------------------------------------------------
+
+
+def test_rows_instead_of_scalars_through_names_and_row_use():
+    code = """\
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+    from app.models import User
+
+    def a(db: Session):
+        rows = db.execute(select(User)).all()
+        return [r.name for r in rows]
+
+    def b(db: Session):
+        rows = db.execute(select(User)).all()
+        for (user,) in rows:
+            print(user)
+
+    def c(db: Session):
+        row = db.execute(select(User)).first()
+        return row.User
+
+    def d(db: Session):
+        row = db.execute(select(User)).one()
+        return row[0]
+
+    def e(db: Session):
+        stmt = select(User)
+        stmt = stmt.where(User.name == "a").order_by(User.id)
+        return db.execute(stmt).all()
+
+    def f(db: Session):
+        stmt = select(User)
+        stmt = stmt.add_columns(User.name)
+        return db.execute(stmt).all()
+    """
+    findings = lint(code, "FDB307")
+    assert [f.start.row for f in findings] == [6, 25]
+    assert findings[0].message == "`execute()` of a single-entity `select()` returns rows: insert `.scalars()`"
+    fixed = fix(code, "FDB307", unsafe=False)
+    assert "rows = db.execute(select(User)).scalars().all()\n    return [r.name" in fixed
+    assert "return db.execute(stmt).scalars().all()" in fixed
+
+
+def test_rows_read_through_the_row_api_or_loop_variables_are_not_flagged():
+    code = """\
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+    from app.models import User
+
+    def a(db: Session):
+        for row in db.execute(select(User)).all():
+            print(row[0])
+        rows = db.execute(select(User)).all()
+        for row in rows:
+            print(row.User)
+        listed = db.execute(select(User)).all()
+        ids = [r[0].id for r in listed]
+        mapping = db.execute(select(User)).first()._mapping
+        one = db.execute(select(User)).one()
+        return ids, mapping, one._asdict()
+
+    def b(db: Session):
+        users = db.execute(select(User)).all()
+        for user in users:
+            print(user.name)
+    """
+    assert rows(code, "FDB307") == [18]
+
+
+def test_rows_after_legacy_rewrite_are_not_flagged():
+    code = """\
+    from sqlalchemy.orm import Session
+    from app.models import User
+
+    def a(db: Session):
+        return db.query(User).all(), db.query(User.id).all()
+    """
+    fixed = fix(code, "FDB301", "FDB307")
+    assert "return db.scalars(select(User)).all(), db.execute(select(User.id)).all()" in fixed
+
+
+# -- FDB308 unbounded-select-in-route -----------------------------------------------------
+
+
+def test_unbounded_select_is_opt_in():
+    code = """\
+    from fastapi import APIRouter
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from app.models import User
+
+    router = APIRouter()
+
+    @router.get("/users")
+    async def users(session: AsyncSession):
+        return (await session.scalars(select(User))).all()
+    """
+    sources = {**PROJECT, "app/example.py": textwrap.dedent(code)}
+    assert not [f for f in lint_sources(sources)["app/example.py"] if f.code == "FDB308"]
+    findings = lint(code, "FDB308")
+    assert [f.start.row for f in findings] == [10]
+    assert findings[0].message == "Route returns every row of a `select()` without `.limit()`: paginate"
+
+
+# -- FDB309 select-filter-alias --------------------------------------------------------
+
+
+def test_select_filter_alias_is_opt_in_and_reported_per_filter():
+    code = """\
+    from sqlalchemy import select
+    from app.models import User
+
+    stmt = (
+        select(User)
+        .filter(User.id > 1)  # first
+        .filter(User.name != "")
+    )
+    """
+    sources = {**PROJECT, "app/example.py": textwrap.dedent(code)}
+    assert not [f for f in lint_sources(sources)["app/example.py"] if f.code == "FDB309"]
+    findings = lint(code, "FDB309")
+    assert sorted((f.start.row, f.start.column) for f in findings) == [(6, 6), (7, 6)]
+    assert fix(code, "FDB309", unsafe=False) == textwrap.dedent(
+        """\
+        from sqlalchemy import select
+        from app.models import User
+
+        stmt = (
+            select(User)
+            .where(User.id > 1)  # first
+            .where(User.name != "")
+        )
+        """
+    )
+
+
+# -- FDB310 update-or-delete-without-where ---------------------------------------------
+
+
+def test_update_or_delete_without_where_forms():
+    code = """\
+    from sqlalchemy import MetaData, Table, delete, update
+    from sqlalchemy.orm import Session
+    from app.models import Post, User
+
+    audit = Table("audit", MetaData())
+
+    def a(db: Session):
+        db.execute(delete(Post))
+        db.execute(update(User).values(name="x").returning(User.id))
+        db.execute(audit.delete())
+        db.execute(User.__table__.update().values(name="y"))
+        db.query(Post).delete()
+        db.query(User).update({"name": "z"})
+
+    def b(db: Session, pk: int):
+        db.execute(delete(Post).where(Post.id == pk))
+        db.execute(audit.delete().where(audit.c.id == pk))
+        db.query(Post).filter_by(id=pk).delete()
+        stmt = update(User).values(name="x")
+        stmt = stmt.where(User.id == pk)
+        db.execute(stmt)
+    """
+    findings = lint(code, "FDB310")
+    assert [f.start.row for f in findings] == [8, 9, 10, 11, 12, 13]
+    assert findings[0].message == "`DELETE` without `.where()` affects every row of the table"
+    assert findings[4].message == "`Query.delete()` without a filter affects every row"
+
+
+def test_deletes_in_test_files_are_allowed_but_updates_are_not():
+    code = """\
+    from sqlalchemy import delete, update
+    from app.models import User
+
+    def test_reset(session):
+        session.execute(delete(User))
+        session.execute(update(User).values(name="x"))
+    """
+    assert rows(code, "FDB310", path="tests/test_reset.py") == [6]
+
+
+# -- shared chain analysis -------------------------------------------------------------
+
+
+def test_split_chain():
+    expr = cst.parse_expression("(await session.execute(stmt)).scalars().all()")
+    chain = split_chain(expr)
+    assert isinstance(chain.root, cst.Await)
+    assert chain.names == ("scalars", "all")
+    chain = split_chain(cst.parse_expression("self.db.query(User).filter(x).all"))
+    assert chain.names == ("db", "query", "filter", "all")
+    assert [link.call is not None for link in chain.links] == [False, True, True, False]
+    assert chain.index("filter") == 2
+
+
+def test_enclosing_loop():
+    module = cst.parse_module("[f(a) for a in g(b) for b in h(c)]\nfor x in y:\n    z(x)\nelse:\n    w()\n")
+    comprehension = module.body[0].body[0].value
+    assert isinstance(comprehension, cst.ListComp)
+    outer = comprehension.for_in
+    inner = outer.inner_for_in
+    assert inner is not None
+    loop = enclosing_loop([comprehension, comprehension.elt])
+    assert loop is not None and loop.targets == frozenset({"a", "b"})
+    assert enclosing_loop([comprehension, outer, outer.iter]) is None
+    assert enclosing_loop([comprehension, outer, inner, inner.iter]) is not None
+    statement = module.body[1]
+    assert isinstance(statement, cst.For) and statement.orelse is not None
+    assert enclosing_loop([statement, statement.body]) is not None
+    assert enclosing_loop([statement, statement.orelse]) is None
+    assert enclosing_loop([statement, statement.iter]) is None
