@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from fastdb_lint.rules.base import Rule
 
 _CONNECT_METHODS = {"connect", "begin"}
+# Node types whose entry or exit updates the context's own scopes and bindings.
+_SCOPE_ENTER_TYPES = frozenset({cst.FunctionDef, cst.ClassDef, cst.Import, cst.ImportFrom, cst.For, cst.CompFor, cst.With})
+_SCOPE_LEAVE_TYPES = frozenset({cst.FunctionDef, cst.ClassDef, cst.Assign, cst.AnnAssign, cst.NamedExpr, cst.AugAssign})
 
 
 @dataclass
@@ -217,38 +220,54 @@ class FileContext:
     # -- traversal hooks -------------------------------------------------------
 
     def enter(self, node: cst.CSTNode) -> None:
-        if isinstance(node, cst.FunctionDef):
-            self._enter_function(node)
-        elif isinstance(node, cst.ClassDef):
-            self.classes.append(node.name.value)
-        elif isinstance(node, (cst.Import, cst.ImportFrom)):
-            if self._imports_from_traversal:
-                self.imports.add_cst(node)
-        elif isinstance(node, (cst.For, cst.CompFor)):
-            if isinstance(node.target, cst.Name):
-                self._bind(node.target.value, None)
-        elif isinstance(node, cst.With):
-            for item in node.items:
-                if item.asname is not None and isinstance(item.asname.name, cst.Name):
-                    self._bind(item.asname.name.value, self._context_kind(item.item))
-        self._record_targets(node)
+        kind = type(node)
+        if kind in _SCOPE_ENTER_TYPES:
+            if kind is cst.FunctionDef:
+                self._enter_function(node)  # type: ignore[arg-type]
+            elif kind is cst.ClassDef:
+                self.classes.append(node.name.value)  # type: ignore[attr-defined]
+            elif kind is cst.Import or kind is cst.ImportFrom:
+                if self._imports_from_traversal:
+                    self.imports.add_cst(node)  # type: ignore[arg-type]
+            elif kind is cst.For or kind is cst.CompFor:
+                target = node.target  # type: ignore[attr-defined]
+                if type(target) is cst.Name:
+                    self._bind(target.value, None)
+                self._record(target, None)
+            elif kind is cst.With:
+                for item in node.items:  # type: ignore[attr-defined]
+                    if item.asname is not None:
+                        if type(item.asname.name) is cst.Name:
+                            self._bind(item.asname.name.value, self._context_kind(item.item))
+                        self._record(item.asname.name, None)
         self.loading.enter(node)
         self.values.enter(node)
 
     def leave(self, node: cst.CSTNode) -> None:
         self.loading.leave(node)
         self.values.leave(node)
-        self._record_assignment(node)
-        if isinstance(node, cst.FunctionDef):
+        kind = type(node)
+        if kind not in _SCOPE_LEAVE_TYPES:
+            return
+        if kind is cst.FunctionDef:
             self.functions.pop()
-        elif isinstance(node, cst.ClassDef):
+        elif kind is cst.ClassDef:
             self.classes.pop()
-        elif isinstance(node, cst.Assign):
-            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-                self._bind(node.targets[0].target.value, self.kind(node.value))
-        elif isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name):
-            kind = self.sessions.kind_of_type(type_from_cst(node.annotation, self.imports))
-            self._bind(node.target.value, kind if kind is not None else self.kind(node.value))
+        elif kind is cst.Assign:
+            for target in node.targets:  # type: ignore[attr-defined]
+                self._record(target.target, node.value)  # type: ignore[attr-defined]
+            if len(node.targets) == 1 and type(node.targets[0].target) is cst.Name:  # type: ignore[attr-defined]
+                self._bind(node.targets[0].target.value, self.kind(node.value))  # type: ignore[attr-defined]
+        elif kind is cst.AnnAssign:
+            if node.value is not None:  # type: ignore[attr-defined]
+                self._record(node.target, node.value)  # type: ignore[attr-defined]
+            if type(node.target) is cst.Name:  # type: ignore[attr-defined]
+                annotated = self.sessions.kind_of_type(type_from_cst(node.annotation, self.imports))  # type: ignore[attr-defined]
+                self._bind(node.target.value, annotated if annotated is not None else self.kind(node.value))  # type: ignore[attr-defined]
+        elif kind is cst.NamedExpr:
+            self._record(node.target, node.value)  # type: ignore[attr-defined]
+        elif kind is cst.AugAssign:
+            self._record(node.target, None)  # type: ignore[attr-defined]
 
     def assigned(self, name: str) -> list[cst.BaseExpression | None] | None:
         """Values assigned so far to the local ``name`` of the innermost function (None
@@ -269,24 +288,6 @@ class FileContext:
                 self._record(element.value, None)
         elif isinstance(target, cst.StarredElement):
             self._record(target.value, None)
-
-    def _record_targets(self, node: cst.CSTNode) -> None:
-        if isinstance(node, (cst.For, cst.CompFor)):
-            self._record(node.target, None)
-        elif isinstance(node, cst.With):
-            for item in node.items:
-                if item.asname is not None:
-                    self._record(item.asname.name, None)
-
-    def _record_assignment(self, node: cst.CSTNode) -> None:
-        if isinstance(node, cst.Assign):
-            for target in node.targets:
-                self._record(target.target, node.value)
-        elif isinstance(node, (cst.AnnAssign, cst.NamedExpr)):
-            if node.value is not None:
-                self._record(node.target, node.value)
-        elif isinstance(node, cst.AugAssign):
-            self._record(node.target, None)
 
     def _context_kind(self, expr: cst.BaseExpression) -> DbKind | None:
         kind = self.kind(expr)

@@ -7,19 +7,23 @@ reading, writing and reporting around it.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
+import threading
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from fastdb_lint.analysis.index import FileFacts, ProjectIndex, collect_facts
 from fastdb_lint.analysis.sessions import SessionTypes
 from fastdb_lint.config import Settings
 from fastdb_lint.context import FileContext, run_traversal
 from fastdb_lint.diagnostics import Applicability, Finding, Location
+from fastdb_lint.positions import node_positions
 from fastdb_lint.fixes import apply_edits, resolve_fix, select_fixes
 from fastdb_lint.registry import BASE_TRIGGERS, PARSE_ERROR, all_rules, validate_selector
 from fastdb_lint.rules.base import Rule
@@ -28,6 +32,18 @@ from fastdb_lint.suppression import Suppressions
 
 INDEX_TRIGGERS = ("sqlalchemy", "sqlmodel", "fastapi", "Depends", "Session", "relationship", "dispose")
 MAX_FIX_ROUNDS = 10
+# LibCST's native parser recurses on the C stack: input nested deeply enough crashes the
+# interpreter instead of raising. CPython's parser refuses such input with an error, so
+# text it rejects for depth never reaches LibCST; LibCST runs on a thread with a large
+# stack for what CPython accepts (flat chains like ``a and b and ...`` still nest one
+# level per operand in LibCST's tree), and lines longer than MAX_LINE_LENGTH are
+# refused.
+MAX_LINE_LENGTH = 100_000
+_DEPTH_ERRORS = ("too many nested parentheses", "too many levels of indentation")
+_PARSE_STACK_MIN = 256 * 1024 * 1024
+_PARSE_STACK_MAX = 1024 * 1024 * 1024
+_PARSE_STACK_PER_CHAR = 256
+_STACK_LOCK = threading.Lock()
 
 
 def is_test_file(relpath: str) -> bool:
@@ -132,10 +148,15 @@ class Engine:
             return self._lint_other(path, relpath, source, rules)
         if not rules and (self._candidate is None or not self._candidate.search(source.text)):
             return result
+        if facts is None:
+            facts = self.project.by_path.get(path)
         try:
-            module = cst.parse_module(source.text)
+            module = parse_module(source.text, compiled=facts is not None and facts.parse_ok)
         except cst.ParserSyntaxError as exc:
             result.findings.append(_syntax_error(path, source.text, exc))
+            return result
+        except NestingError as exc:
+            result.findings.append(parse_error_finding(path, str(exc), exc.row, exc.column))
             return result
         except (RecursionError, MemoryError) as exc:
             result.findings.append(parse_error_finding(path, f"too deeply nested to parse ({type(exc).__name__})", 1, 1))
@@ -144,27 +165,26 @@ class Engine:
             result.findings.append(parse_error_finding(path, f"cannot parse: {exc}", 1, 1))
             return result
         result.parsed = True
-        if facts is None:
-            facts = self.project.by_path.get(path)
-        ctx = FileContext(
-            path=path,
-            relpath=relpath,
-            source=source,
-            module=module,
-            project=self.project,
-            sessions=self.sessions,
-            facts=facts,
-            is_test_file=is_test_file(relpath),
-        )
-        instances = [rule(ctx) for rule in rules]
         try:
+            ctx = FileContext(
+                path=path,
+                relpath=relpath,
+                source=source,
+                module=module,
+                project=self.project,
+                sessions=self.sessions,
+                facts=facts,
+                is_test_file=is_test_file(relpath),
+            )
+            instances = [rule(ctx) for rule in rules]
             failures = run_traversal(ctx, instances)
+            result.internal_errors.extend(f"{rule.code} crashed on {path}: {exc!r}" for rule, exc in failures)
+            if ctx.pending:
+                result.findings.extend(self._finalize(ctx))
         except RecursionError:
-            result.findings.append(parse_error_finding(path, "too deeply nested to analyse", 1, 1))
-            return result
-        result.internal_errors.extend(f"{rule.code} crashed on {path}: {exc!r}" for rule, exc in failures)
-        if ctx.pending:
-            result.findings.extend(self._finalize(ctx))
+            result.findings = [parse_error_finding(path, "too deeply nested to analyse", 1, 1)]
+        except Exception as exc:  # a rule's finish() or a fix that cannot be resolved
+            result.internal_errors.append(f"internal error on {path}: {exc!r}")
         return result
 
     def _lint_other(self, path: str, relpath: str, source: SourceText, rules: list[type[Rule]]) -> LintResult:
@@ -174,7 +194,12 @@ class Engine:
             check = getattr(rule, "check_text", None)
             if check is None:
                 continue
-            for row, col, end_col, message in check(relpath, source):
+            try:
+                found = list(check(relpath, source))
+            except Exception as exc:  # a broken rule must not take the file down
+                result.internal_errors.append(f"{rule.code} crashed on {path}: {exc!r}")
+                continue
+            for row, col, end_col, message in found:
                 # Formats without trailing comments take a `# noqa` on the line before.
                 if suppressions.suppressed(rule.code, row) or suppressions.suppressed(rule.code, row - 1):
                     continue
@@ -193,8 +218,12 @@ class Engine:
         return result
 
     def _finalize(self, ctx: FileContext) -> list[Finding]:
-        wrapper = MetadataWrapper(ctx.module, unsafe_skip_copy=True)
-        positions = wrapper.resolve(PositionProvider)
+        targets: list[cst.CSTNode] = []
+        for pending in ctx.pending:
+            targets.append(pending.node)
+            if pending.fix is not None:
+                targets.extend(pending.fix.nodes())
+        positions = node_positions(ctx.module, targets)
         suppressions = Suppressions.scan(ctx.source.lines)
         findings: list[Finding] = []
         seen: set[tuple[str, int, int]] = set()
@@ -260,7 +289,7 @@ class Engine:
                 break
             if relpath.endswith((".py", ".pyi")):
                 try:
-                    cst.parse_module(new_text)
+                    parse_module(new_text)
                 except Exception:
                     codes = sorted({f.code for f in result.findings if f.fix in chosen})
                     return FixResult(
@@ -304,6 +333,75 @@ def _syntax_error(path: str, text: str, exc: cst.ParserSyntaxError) -> Finding:
         pass
     message = exc.message.removeprefix("parser error: ")
     return parse_error_finding(path, message, exc.editor_line, exc.editor_column)
+
+
+class NestingError(Exception):
+    """Text too deeply nested (or with a line too long) to be parsed safely."""
+
+    def __init__(self, message: str, row: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+def check_nesting(text: str, *, compiled: bool = False) -> None:
+    """Raise :class:`NestingError` for text LibCST must not be given: a line longer than
+    MAX_LINE_LENGTH, or (unless ``compiled``: CPython is known to accept the text)
+    nesting that CPython's own parser refuses."""
+    if len(text) > MAX_LINE_LENGTH:
+        for row, line in enumerate(text.splitlines(), start=1):
+            if len(line) > MAX_LINE_LENGTH:
+                raise NestingError(f"line {row} is too long to parse ({len(line)} characters)", row, 1)
+    if compiled:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except (RecursionError, MemoryError) as exc:
+        raise NestingError(f"too deeply nested to parse ({type(exc).__name__})") from None
+    except SyntaxError as exc:
+        if any(message in (exc.msg or "") for message in _DEPTH_ERRORS):
+            raise NestingError(f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1) from None
+    except ValueError:
+        pass
+
+
+def parse_module(text: str, *, compiled: bool = False) -> cst.Module:
+    """``libcst.parse_module`` that cannot crash the interpreter on deep nesting; raises
+    :class:`NestingError` for text it refuses."""
+    check_nesting(text, compiled=compiled)
+    stack = min(max(len(text) * _PARSE_STACK_PER_CHAR, _PARSE_STACK_MIN), _PARSE_STACK_MAX)
+    return _with_stack(stack, cst.parse_module, text)
+
+
+def _with_stack(size: int, func: Callable[[str], cst.Module], text: str) -> cst.Module:
+    outcome: list[cst.Module] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(func(text))
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+
+    thread: threading.Thread | None = threading.Thread(target=target, name="fastdb-lint-parse", daemon=True)
+    with _STACK_LOCK:
+        previous = threading.stack_size()
+        try:
+            threading.stack_size(size)
+            assert thread is not None
+            thread.start()
+        except (ValueError, RuntimeError):  # the platform refuses a stack that large
+            thread = None
+        finally:
+            threading.stack_size(previous)
+    if thread is None:
+        return func(text)
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def parse_error_finding(path: str, message: str, row: int, column: int) -> Finding:

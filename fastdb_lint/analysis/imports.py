@@ -13,6 +13,7 @@ nodes during the lint pass; both feed the same :meth:`ImportTable.add_from` /
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 
 import libcst as cst
 
@@ -43,6 +44,7 @@ _FOLD: tuple[tuple[str, str], ...] = (
 _TOP_LEVEL_POOLS = {"NullPool", "StaticPool", "QueuePool", "SingletonThreadPool", "AsyncAdaptedQueuePool"}
 
 
+@lru_cache(maxsize=8192)
 def canonical(qualname: str) -> str:
     for prefix, target in _FOLD:
         if qualname.startswith(prefix):
@@ -74,7 +76,7 @@ class ImportTable:
     inside a function resolves everywhere; a name bound twice to different targets
     resolves nowhere, which keeps rules silent)."""
 
-    __slots__ = ("module", "is_package", "bindings", "_ambiguous", "local_defs")
+    __slots__ = ("module", "is_package", "bindings", "_ambiguous", "local_defs", "_resolved")
 
     def __init__(self, module: str, is_package: bool = False) -> None:
         self.module = module
@@ -83,8 +85,24 @@ class ImportTable:
         self._ambiguous: set[str] = set()
         # Names defined at module level in this module (def, class, assignment).
         self.local_defs: set[str] = set()
+        self._resolved: dict[str, str | None] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        return {
+            "module": self.module,
+            "is_package": self.is_package,
+            "bindings": self.bindings,
+            "_ambiguous": self._ambiguous,
+            "local_defs": self.local_defs,
+        }
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+        self._resolved = {}
 
     def _bind(self, name: str, qualname: str) -> None:
+        self._resolved.clear()
         previous = self.bindings.get(name)
         if previous is not None and previous != qualname:
             self._ambiguous.add(name)
@@ -105,10 +123,20 @@ class ImportTable:
             self._bind(asname or name, f"{base}.{name}" if base else name)
 
     def define(self, name: str) -> None:
+        self._resolved.clear()
         self.local_defs.add(name)
 
     def resolve(self, dotted: str) -> str | None:
         """Canonical qualified name of a dotted expression, or None when unknown."""
+        try:
+            return self._resolved[dotted]
+        except KeyError:
+            pass
+        result = self._resolve(dotted)
+        self._resolved[dotted] = result
+        return result
+
+    def _resolve(self, dotted: str) -> str | None:
         head, _, rest = dotted.partition(".")
         if head in self._ambiguous:
             return None

@@ -10,6 +10,7 @@ Both the ``ast`` index pass and the LibCST lint pass convert into this form, and
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import libcst as cst
@@ -21,12 +22,17 @@ TypeExpr = Tuple[Optional[str], Tuple["TypeExpr", ...]]
 _UNKNOWN: TypeExpr = (None, ())
 
 
-def _from_string(value: str, imports: ImportTable) -> TypeExpr:
+@lru_cache(maxsize=4096)
+def _parse_annotation(value: str) -> ast.expr | None:
     try:
-        node = ast.parse(value.strip(), mode="eval").body
-    except SyntaxError:
-        return _UNKNOWN
-    return type_from_ast(node, imports)
+        return ast.parse(value.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _from_string(value: str, imports: ImportTable) -> TypeExpr:
+    node = _parse_annotation(value)
+    return _UNKNOWN if node is None else type_from_ast(node, imports)
 
 
 def type_from_ast(node: ast.AST | None, imports: ImportTable) -> TypeExpr:
