@@ -243,3 +243,21 @@ def test_junit_is_well_formed_with_awkward_text() -> None:
     assert failure is not None
     assert failure.get("message") == '<tag> & "quotes" \ufffd\ufffd control'
     assert root.find("testsuite").get("name") == "dir/<odd>&.py"  # type: ignore[union-attr]
+
+
+def test_github_respects_the_annotation_limit() -> None:
+    findings = [make(row=row) for row in range(1, 16)] + [
+        make(code="FDB402", row=20 + row, severity=Severity.SECURITY, name="sql-injection") for row in range(3)
+    ]
+    lines = render("github", findings, ReportContext(root=Path("."))).splitlines()
+    commands = [line for line in lines if line.startswith("::")]
+    kinds = [parse_command(line)[0] for line in commands]
+    assert kinds.count("warning") == 10 and kinds.count("error") == 3
+    assert kinds[-1] == "notice" and "5 are not annotated" in commands[-1]
+    plain = [line for line in lines if not line.startswith("::")]
+    assert len(plain) == len(findings)
+
+
+def test_github_no_notice_under_the_limit() -> None:
+    lines = render("github", [make(row=1), make(row=2)], ReportContext(root=Path("."))).splitlines()
+    assert len(lines) == 2 and all(line.startswith("::warning") for line in lines)

@@ -54,5 +54,34 @@ def command(finding: Finding, ctx: ReportContext) -> str:
     return f"::{level(finding)} {props}::{escape_data(finding.message)}"
 
 
+# GitHub shows at most this many annotations of each level per step (and 50 per job);
+# the rest would be silently dropped from the pull request view.
+ANNOTATIONS_PER_LEVEL = 10
+
+
 def render(findings: list[Finding], ctx: ReportContext) -> str:
-    return "".join(command(f, ctx) + "\n" for f in sorted_findings(findings))
+    """Annotations for the first findings of each level, and when some had to be left
+    out, every finding as a plain log line plus a notice saying how many."""
+    ordered = sorted_findings(findings)
+    shown: dict[str, int] = {}
+    annotated: set[int] = set()
+    for index, finding in enumerate(ordered):
+        kind = level(finding)
+        if shown.get(kind, 0) < ANNOTATIONS_PER_LEVEL:
+            shown[kind] = shown.get(kind, 0) + 1
+            annotated.add(index)
+    lines = [command(f, ctx) for i, f in enumerate(ordered) if i in annotated]
+    hidden = len(ordered) - len(annotated)
+    if hidden:
+        for finding in ordered:
+            lines.append(
+                f"{annotation_path(finding.path, ctx)}:{finding.start.row}:{finding.start.column}: "
+                f"{finding.code} {finding.message}"
+            )
+        summary = (
+            f"{len(findings)} findings; {hidden} are not annotated because GitHub shows "
+            f"{ANNOTATIONS_PER_LEVEL} per level per step. All are listed in this log; "
+            "upload SARIF (--output-format sarif) to see them all in code scanning."
+        )
+        lines.append(f"::notice title={escape_property('fastdb-lint')}::{escape_data(summary)}")
+    return "".join(line + "\n" for line in lines)
