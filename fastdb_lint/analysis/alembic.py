@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from fastdb_lint.analysis.imports import dotted_cst
+from fastdb_lint.analysis.syntax import statement_blocks
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext
@@ -99,26 +100,9 @@ def _module_statements(body: object) -> list[cst.CSTNode]:
     for stmt in body:
         out.append(stmt)
         if isinstance(stmt, (cst.If, cst.Try)):
-            for block in _blocks(stmt):
+            for block in statement_blocks(stmt):
                 out.extend(_module_statements(block))
     return out
-
-
-def _blocks(stmt: cst.CSTNode) -> list[object]:
-    blocks: list[object] = []
-    body = getattr(stmt, "body", None)
-    if isinstance(body, cst.IndentedBlock):
-        blocks.append(body.body)
-    for attr in ("orelse", "finalbody"):
-        extra = getattr(stmt, attr, None)
-        if isinstance(extra, cst.If):
-            blocks.extend(_blocks(extra))
-        elif extra is not None and isinstance(getattr(extra, "body", None), cst.IndentedBlock):
-            blocks.append(extra.body.body)
-    for handler in getattr(stmt, "handlers", ()):
-        if isinstance(handler.body, cst.IndentedBlock):
-            blocks.append(handler.body.body)
-    return blocks
 
 
 def module_function(module: cst.Module, name: str) -> cst.FunctionDef | None:

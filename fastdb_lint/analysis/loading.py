@@ -26,6 +26,7 @@ import libcst as cst
 
 from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.index import Relationship
+from fastdb_lint.analysis.syntax import target_names
 from fastdb_lint.analysis.sqlalchemy_api import (
     EAGER_LOADERS,
     LAZY_LOAD_STRATEGIES,
@@ -210,7 +211,7 @@ class InstanceOrigins:
             assert isinstance(node, cst.With)
             for item in node.items:
                 if item.asname is not None:
-                    for name in _target_names(item.asname.name):
+                    for name in target_names(item.asname.name):
                         self._set(name, None)
         else:
             assert isinstance(node, _COMPREHENSIONS)
@@ -218,7 +219,7 @@ class InstanceOrigins:
             self._saved.append(saved)
             comp: cst.CompFor | None = node.for_in
             while comp is not None:
-                for name in _target_names(comp.target):
+                for name in target_names(comp.target):
                     saved.append((name, self._scopes[-1].get(name)))
                 self._bind_loop_target(comp.target, comp.iter, comp.asynchronous is not None)
                 comp = comp.inner_for_in
@@ -246,7 +247,7 @@ class InstanceOrigins:
             self._assign(node.target, self.origin(node.value))
         elif kind is cst.AugAssign or kind is cst.Del:
             assert isinstance(node, (cst.AugAssign, cst.Del))
-            for name in _target_names(node.target):
+            for name in target_names(node.target):
                 self._set(name, None)
         else:
             scope = self._scopes[-1]
@@ -301,7 +302,7 @@ class InstanceOrigins:
         if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
             self._mark_loaded(target.value.value, target.attr.value)
             return
-        for name in _target_names(target):
+        for name in target_names(target):
             self._set(name, None)
 
     def _bind_loop_target(self, target: cst.BaseAssignTargetExpression, iterable: cst.BaseExpression, is_async: bool) -> None:
@@ -315,7 +316,7 @@ class InstanceOrigins:
         if isinstance(target, cst.Name):
             self._set(target.value, element)
         else:
-            for name in _target_names(target):
+            for name in target_names(target):
                 self._set(name, None)
 
     def _mark_loaded(self, name: str, attr: str) -> None:
@@ -574,19 +575,6 @@ def _string_list(expr: cst.BaseExpression) -> frozenset[str] | None:
             return None
         names.add(evaluated)
     return frozenset(names)
-
-
-def _target_names(target: cst.CSTNode) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        names: list[str] = []
-        for element in target.elements:
-            names.extend(_target_names(element.value))
-        return names
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return []
 
 
 def _siblings(first: tuple[int, ...], second: tuple[int, ...]) -> bool:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 import libcst as cst
 
 from fastdb_lint.analysis.index import LiteralValue
+from fastdb_lint.analysis.syntax import target_names
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext
@@ -260,7 +261,7 @@ class LocalValues:
         targets: set[str] = set()
         comp: cst.CompFor | None = node.for_in
         while comp is not None:
-            targets.update(_target_names(comp.target))
+            targets.update(target_names(comp.target))
             comp = comp.inner_for_in
         self._comprehension_targets.append(targets)
 
@@ -353,7 +354,7 @@ class LocalValues:
         if isinstance(target, cst.Name):
             self._add(scope, target.value, kind, value, node, block)
             return
-        for name in _target_names(target):
+        for name in target_names(target):
             self._add(scope, name, BindingKind.UNKNOWN, None, node, block)
 
     def _add(
@@ -409,7 +410,7 @@ class LocalValues:
                     pairs = (
                         [(target.value, kind, value)]
                         if isinstance(target, cst.Name)
-                        else [(n, BindingKind.UNKNOWN, None) for n in _target_names(target)]
+                        else [(n, BindingKind.UNKNOWN, None) for n in target_names(target)]
                     )
                     for name, name_kind, name_value in pairs:
                         self._order += 1
@@ -441,19 +442,6 @@ _LEAVE_TYPES: dict[type, str] = {
     cst.DictComp: "_leave_comprehension",
     **{t: "_leave_binding" for t in (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.NamedExpr, cst.Del, cst.Import, cst.ImportFrom)},
 }
-
-
-def _target_names(target: cst.CSTNode) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        names: list[str] = []
-        for element in target.elements:
-            names.extend(_target_names(element.value))
-        return names
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return []
 
 
 # -- string constructions ---------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from fastdb_lint.analysis.index import CallValue, LiteralValue, NameValue
+from fastdb_lint.analysis.syntax import statement_blocks
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext
@@ -386,7 +387,7 @@ class UrlResolver:
                     for target in targets:
                         for name in _names_in_target(target):
                             assignments.setdefault(name, []).extend((None, None))
-                for block in _blocks(stmt):
+                for block in statement_blocks(stmt):
                     before = {k: len(v) for k, v in assignments.items()}
                     self._scan(block, assignments, top=False)
                     for name, values in assignments.items():
@@ -587,23 +588,6 @@ class UrlResolver:
 
 
 _FIELD_FUNCTIONS = frozenset({"pydantic.Field", "pydantic.fields.Field", "sqlmodel.Field"})
-
-
-def _blocks(stmt: cst.CSTNode) -> list[object]:
-    blocks: list[object] = []
-    body = getattr(stmt, "body", None)
-    if isinstance(body, cst.IndentedBlock):
-        blocks.append(body.body)
-    for attr in ("orelse", "finalbody"):
-        extra = getattr(stmt, attr, None)
-        if isinstance(extra, cst.If):
-            blocks.extend(_blocks(extra))
-        elif extra is not None and isinstance(getattr(extra, "body", None), cst.IndentedBlock):
-            blocks.append(extra.body.body)
-    for handler in getattr(stmt, "handlers", ()):
-        if isinstance(handler.body, cst.IndentedBlock):
-            blocks.append(handler.body.body)
-    return blocks
 
 
 def _names_in_target(target: cst.BaseExpression) -> list[str]:
