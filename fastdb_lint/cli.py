@@ -71,7 +71,22 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """Turns an unexpected exception into one error line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except RecursionError:
+            _fail("internal error: maximum recursion depth exceeded (deeply nested input?); please report this")
+        except Exception as exc:
+            _fail(f"internal error: {type(exc).__name__}: {exc}; please report this")
+        return None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fastdb-lint")
 def main() -> None:
     """Find and fix database anti-patterns in FastAPI + SQLAlchemy 2.x code."""
@@ -137,6 +152,16 @@ def check(
 ) -> None:
     """Lint PATHS (default: the current directory)."""
     use_stdin = stdin_filename is not None or paths == (Path("-"),)
+    conflicts = [
+        ("--add-noqa", add_noqa, "--fix", fix),
+        ("--add-noqa", add_noqa, "--diff", diff),
+        ("--add-noqa", add_noqa, "standard input", use_stdin),
+        ("--add-noqa", add_noqa, "--write-baseline", write_baseline is not None),
+        ("--no-cache", no_cache, "--cache-dir", cache_dir is not None),
+    ]
+    for first, first_set, second, second_set in conflicts:
+        if first_set and second_set:
+            _fail(f"{first} cannot be used with {second}")
     targets = [Path(".")] if not paths or use_stdin else list(paths)
     start = Path(stdin_filename).parent if stdin_filename else targets[0]
     try:

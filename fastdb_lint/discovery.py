@@ -8,6 +8,7 @@ convention); walked files are pruned by the default excludes, ``exclude`` /
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +104,14 @@ def discover(paths: list[Path], settings: Settings) -> Discovered:
     excluder = Excluder(settings)
     seen: set[Path] = set()
     for given in paths:
-        if not given.exists() and not given.is_symlink():
-            result.errors.append(f"{given}: no such file or directory")
+        try:
+            os.stat(given)
+        except OSError as exc:
+            if given.is_symlink():
+                reason = "symbolic link loop" if exc.errno == errno.ELOOP else "broken symbolic link"
+            else:
+                reason = "no such file or directory" if exc.errno == errno.ENOENT else (exc.strerror or str(exc))
+            result.errors.append(f"{given}: {reason}")
             continue
         if given.is_file():
             if settings.force_exclude and excluder.excluded(given.absolute(), False):

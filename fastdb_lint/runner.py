@@ -9,6 +9,7 @@ applied fix are never touched.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import stat
 import tempfile
@@ -82,8 +83,13 @@ def relative_to_root(path: Path, root: Path) -> str:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never
-    a partial one; the file's permission bits are kept."""
+    a partial one; the file's permission bits are kept. A symbolic link is followed
+    (the file it points to is replaced, the link stays), and a file without write
+    permission is refused."""
+    path = Path(os.path.realpath(path))
     mode = stat.S_IMODE(path.stat().st_mode)
+    if not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "file is not writable", str(path))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fastdb-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -114,7 +120,9 @@ def _read_inputs(paths: list[Path], settings: Settings, options: RunOptions, res
             try:
                 data = read_bytes(path)
             except OSError as exc:
-                result.errors.append(f"{display}: cannot read: {exc.__cause__ or exc}".replace(f"{path}: ", ""))
+                cause = exc.__cause__
+                reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc).replace(f"{path}: ", "")
+                result.errors.append(f"{display}: cannot read: {reason}")
                 continue
             inputs.append(_Input(path, display, relative_to_root(path, settings.root), None, data))
     for item in inputs:
@@ -122,8 +130,10 @@ def _read_inputs(paths: list[Path], settings: Settings, options: RunOptions, res
         try:
             item.source = SourceText.decode(item.data)
         except SourceError as exc:
-            result.findings.append(parse_error_finding(item.display, str(exc), 1, 1))
+            result.findings.append(parse_error_finding(item.display, str(exc), exc.row, exc.column))
             result.errors.append(f"{item.display}: {exc}")
+            if options.stdin_text is not None and options.fix:
+                result.stdin_output = item.data  # fixing standard input echoes what cannot be fixed
     return inputs
 
 
@@ -280,22 +290,29 @@ def _finish_file(
     if isinstance(outcome, FixResult):
         if outcome.error:
             result.errors.append(outcome.error)
+        result.errors.extend(outcome.result.internal_errors)
         findings = outcome.result.findings
         if outcome.applied and outcome.text != source.text:
-            result.fixed.extend(outcome.fixed)
             new_source = SourceText(outcome.text, source.encoding, source.bom)
             if options.diff:
+                result.fixed.extend(outcome.fixed)
                 result.diffs.append(_unified_diff(item.display, source.text, outcome.text))
                 findings = engine.lint(item.display, item.relpath, source, facts).findings
             elif options.stdin_text is not None:
+                result.fixed.extend(outcome.fixed)
                 result.stdin_output = new_source.encode()
             else:
                 try:
+                    if read_bytes(item.path) != item.data:
+                        raise OSError(errno.EBUSY, "the file changed during the run")
                     write_atomic(item.path, new_source.encode())
                 except (OSError, UnicodeEncodeError) as exc:
-                    result.errors.append(f"{item.display}: cannot write fixed file: {exc}")
+                    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+                    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc)
+                    result.errors.append(f"{item.display}: cannot write fixed file ({reason}); file left unchanged")
                     findings = engine.lint(item.display, item.relpath, source, facts).findings
                 else:
+                    result.fixed.extend(outcome.fixed)
                     source = new_source
         elif options.stdin_text is not None:
             result.stdin_output = item.data

@@ -22,6 +22,18 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 class SourceError(Exception):
     """A file that is not Python text: binary, undecodable or unreadable."""
 
+    def __init__(self, message: str, row: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based row and column (in bytes) of a byte offset."""
+    head = data[:offset]
+    row = head.count(b"\n") + 1
+    return row, offset - (head.rfind(b"\n") + 1) + 1
+
 
 @dataclass
 class SourceText:
@@ -34,7 +46,7 @@ class SourceText:
     @classmethod
     def decode(cls, data: bytes) -> SourceText:
         if b"\x00" in data:
-            raise SourceError("binary file (contains NUL bytes), not Python source")
+            raise SourceError("binary file (contains NUL bytes), not Python source", *_position(data, data.index(b"\x00")))
         try:
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         except SyntaxError as exc:
@@ -45,7 +57,14 @@ class SourceText:
             encoding = "utf-8"
         try:
             text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
+        except UnicodeDecodeError as exc:
+            row, column = _position(data, exc.start)
+            raise SourceError(
+                f"cannot decode as {encoding}: {exc.reason} (byte 0x{data[exc.start]:02x} at line {row}, column {column})",
+                row,
+                column,
+            ) from exc
+        except LookupError as exc:
             raise SourceError(f"cannot decode as {encoding}: {exc}") from exc
         return cls(text=text, encoding=encoding, bom=bom)
 
