@@ -541,7 +541,6 @@ def test_non_utf8_file_name(project: Path) -> None:
     assert path.read_text(encoding="utf-8") == ASYNC_FACTORY_GOOD
 
 
-@pytest.mark.xfail(reason="report/common.py relative_uri percent-encodes a str with surrogates", strict=False)
 def test_non_utf8_file_name_in_sarif(project: Path) -> None:
     (project / "app" / os.fsdecode(b"caf\xe9.py")).write_text(ASYNC_FACTORY_BAD, encoding="utf-8")
     result = run_cli("check", "--output-format", "sarif", cwd=project)

@@ -203,8 +203,9 @@ def file_uri(path: str | PurePath, directory: bool = False) -> str:
 
 
 def relative_uri(relpath: str) -> str:
-    """A relative POSIX path as a percent-encoded URI reference."""
-    return quote(relpath, safe="/")
+    """A relative POSIX path as a percent-encoded URI reference (undecodable bytes of a
+    file name, kept by Python as surrogates, are encoded as the original bytes)."""
+    return quote(os.fsencode(relpath), safe="/")
 
 
 # -- fingerprints ----------------------------------------------------------------
