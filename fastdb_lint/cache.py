@@ -16,6 +16,7 @@ all hit never imports LibCST. Unreadable or corrupt entries count as misses.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -134,7 +135,7 @@ class Cache:
 
     def put_facts(self, key: str, facts: Any) -> str:
         blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
-        digest = hashlib.blake2b(blob, digest_size=20).hexdigest()
+        digest = facts_digest(facts)
         self._write("facts", key, digest.encode("ascii") + b"\n" + blob)
         return digest
 
@@ -156,6 +157,49 @@ class Cache:
 
     def put_result(self, key: str, findings: list[dict[str, Any]]) -> None:
         self._write("result", key, json.dumps(findings, separators=(",", ":")).encode("utf-8"))
+
+
+# Fields that say where something is, not what other files can see of it: a comment
+# added above a model must not make every other file's cached result stale.
+_POSITIONAL_FIELDS = frozenset({"path", "line"})
+
+
+def _canonical(value: Any, out: list[str]) -> None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out.append(type(value).__name__ + "(")
+        for f in dataclasses.fields(value):
+            if f.name not in _POSITIONAL_FIELDS:
+                out.append(f.name + "=")
+                _canonical(getattr(value, f.name), out)
+        out.append(")")
+    elif isinstance(value, dict):
+        out.append("{")
+        for key in sorted(value, key=repr):
+            out.append(repr(key) + ":")
+            _canonical(value[key], out)
+        out.append("}")
+    elif isinstance(value, (set, frozenset)):
+        out.append("{" + ",".join(sorted(repr(v) for v in value)) + "}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for item in value:
+            _canonical(item, out)
+            out.append(",")
+        out.append("]")
+    elif hasattr(value, "__getstate__") and not isinstance(value, (str, bytes, int, float, bool, type(None))):
+        state = value.__getstate__()
+        out.append(type(value).__name__)
+        _canonical(state, out)
+    else:
+        out.append(repr(value))
+
+
+def facts_digest(facts: Any) -> str:
+    """A digest of what a file's facts tell other files: independent of set order
+    (which varies between processes) and of line numbers."""
+    out: list[str] = []
+    _canonical(facts, out)
+    return hashlib.blake2b("".join(out).encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

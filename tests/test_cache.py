@@ -1,0 +1,66 @@
+"""The result cache: hits when nothing relevant changed, re-lints what did."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fastdb_lint.cache import Cache
+from fastdb_lint.config import load
+from fastdb_lint.runner import RunOptions, run
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def app(tmp_path):
+    target = tmp_path / "app"
+    shutil.copytree(REPO / "fixtures" / "async_bad_app", target)
+    return target
+
+
+def lint(app: Path, cache_dir: Path, monkeypatch) -> tuple[list[tuple[str, int, str]], list[str]]:
+    linted: list[str] = []
+    original = Cache.put_result
+
+    def record(self, key, findings):
+        linted.append(key)
+        return original(self, key, findings)
+
+    monkeypatch.setattr(Cache, "put_result", record)
+    settings = load(None, app).with_cli()
+    result = run([app], settings, RunOptions(cache_dir=cache_dir, jobs=1))
+    assert result.errors == []
+    return sorted((f.path, f.start.row, f.code) for f in result.findings), linted
+
+
+def test_warm_run_hits_and_edits_relint_only_what_they_affect(app, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    cold, linted = lint(app, cache_dir, monkeypatch)
+    assert cold and len(linted) > 5
+    assert (cache_dir / ".gitignore").read_text().strip().endswith("*")
+    warm, linted = lint(app, cache_dir, monkeypatch)
+    assert warm == cold and linted == []
+    # A comment added at the top of the models file shifts lines but changes no fact
+    # other files can see: only that file is linted again.
+    models = app / "app" / "models.py"
+    models.write_text("# a comment\n" + models.read_text(encoding="utf-8"), encoding="utf-8")
+    shifted, linted = lint(app, cache_dir, monkeypatch)
+    assert len(linted) == 1
+    assert len(shifted) == len(cold)
+    # A new session alias is a project fact: every file is linted again.
+    db = app / "app" / "db.py"
+    db.write_text(db.read_text(encoding="utf-8") + "OtherDep = Annotated[AsyncSession, Depends(get_session)]\n", encoding="utf-8")
+    _, linted = lint(app, cache_dir, monkeypatch)
+    assert len(linted) > 5
+
+
+def test_corrupt_entries_are_ignored(app, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    cold, _ = lint(app, cache_dir, monkeypatch)
+    for entry in cache_dir.rglob("*"):
+        if entry.is_file() and entry.parent.parent.name in ("facts", "result"):
+            entry.write_bytes(b"\x00garbage")
+    again, linted = lint(app, cache_dir, monkeypatch)
+    assert again == cold and linted
