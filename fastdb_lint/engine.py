@@ -275,27 +275,42 @@ class Engine:
     ) -> FixResult:
         """Apply fixes until none applies (bounded); the result always parses."""
         allowed = {Applicability.SAFE, Applicability.UNSAFE} if unsafe else {Applicability.SAFE}
+        original = source
         text = source.text
         applied = 0
         fixed: list[Finding] = []
         result = self.lint(path, relpath, source, facts)
+        is_python = relpath.endswith((".py", ".pyi"))
+        # Fix positions come from LibCST's tree; they point into the text only when the
+        # tree reproduces the text exactly, which LibCST does not do for a few layouts
+        # (a backslash continuation before the first statement, some whitespace-only
+        # lines with mixed line endings).
+        reproduced = not is_python
         for _ in range(MAX_FIX_ROUNDS):
             fixes = [f.fix for f in result.findings if f.fix is not None and f.fix.applicability in allowed]
             chosen = select_fixes([f for f in fixes if f is not None])
             if not chosen:
                 break
+            if not reproduced and not _reproduces(text):
+                return FixResult(
+                    original.text,
+                    0,
+                    self.lint(path, relpath, original, facts),
+                    error=f"{path}: fixes not applied: the parser does not reproduce this file's layout exactly "
+                    "(a line continuation or blank line it drops), so edits could land in the wrong place",
+                )
             new_text = apply_edits(text, chosen)
             if new_text == text:
                 break
-            if relpath.endswith((".py", ".pyi")):
+            if is_python:
                 try:
-                    parse_module(new_text)
+                    reproduced = parse_module(new_text).code == new_text
                 except Exception:
                     codes = sorted({f.code for f in result.findings if f.fix in chosen})
                     return FixResult(
-                        source.text,
+                        original.text,
                         0,
-                        self.lint(path, relpath, source, facts),
+                        self.lint(path, relpath, original, facts),
                         error=f"{path}: fixes for {', '.join(codes)} produced invalid code; file left unchanged",
                     )
             text = new_text
@@ -306,6 +321,13 @@ class Engine:
             # the imports and names that earlier fixes added.
             result = self.lint(path, relpath, source, collect_facts(path, relpath, text))
         return FixResult(text, applied, result, fixed=fixed)
+
+
+def _reproduces(text: str) -> bool:
+    try:
+        return parse_module(text).code == text
+    except Exception:
+        return False
 
 
 def _glob_match(path: str, pattern: str) -> bool:

@@ -311,6 +311,21 @@ def test_jinja_template_named_py(project: Path) -> None:
     assert_clean_stderr(result.stderr)
 
 
+def test_fix_is_refused_where_the_parser_drops_part_of_the_layout(project: Path) -> None:
+    """LibCST drops a backslash continuation before the first statement, so its
+    positions are one line off: the finding is reported, the file is not touched."""
+    path = project / "app" / "cont.py"
+    original = "\\\n" + ASYNC_FACTORY_BAD
+    path.write_text(original, encoding="utf-8")
+    result = run_cli("check", "--fix", "--output-format", "json", cwd=project)
+    assert result.returncode == 2
+    assert path.read_text(encoding="utf-8") == original
+    assert [row[:2] for row in findings(result, project)] == [("app/cont.py", "FDB201")]
+    [line] = error_lines(result.stderr)
+    assert line.startswith("fastdb-lint: error: app/cont.py: fixes not applied: the parser does not reproduce"), line
+    assert (project / "app" / "db.py").read_text(encoding="utf-8") == ASYNC_FACTORY_GOOD
+
+
 def test_syntax_error_mid_file_keeps_other_files(project: Path) -> None:
     (project / "app" / "broken.py").write_text("import sqlalchemy\n\ndef f(:\n    pass\n", encoding="utf-8")
     result = check_json(project)
@@ -546,6 +561,7 @@ def test_non_utf8_file_name_in_sarif(project: Path) -> None:
     result = run_cli("check", "--output-format", "sarif", cwd=project)
     assert result.returncode == 1, result.stderr
     assert_clean_stderr(result.stderr)
+    assert "caf%E9.py" in result.stdout
 
 
 def test_empty_directory(tmp_path: Path) -> None:
