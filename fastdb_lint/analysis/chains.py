@@ -22,6 +22,7 @@ from fastdb_lint.analysis.index import CallValue, NameValue
 from fastdb_lint.analysis.models import ClassRole, ModelIndex
 from fastdb_lint.analysis.sqlalchemy_api import SELECT_FUNCTIONS, DbKind
 from fastdb_lint.analysis.typeexpr import type_from_cst
+from fastdb_lint.analysis.syntax import target_names
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext
@@ -463,16 +464,3 @@ def _comprehension_loop(stack: Sequence[cst.CSTNode], index: int) -> Loop:
         targets.update(target_names(comp.target))
         comp = comp.inner_for_in
     return Loop(node, frozenset(targets), node.for_in.iter, node.for_in.asynchronous is not None)
-
-
-def target_names(target: cst.CSTNode) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        names: list[str] = []
-        for element in target.elements:
-            names.extend(target_names(element.value))
-        return names
-    if isinstance(target, cst.StarredElement):
-        return target_names(target.value)
-    return []
