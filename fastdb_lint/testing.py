@@ -34,3 +34,12 @@ def fixed_code(rule: type[Rule], example: Invalid, code: str | None = None) -> s
     )
     assert outcome.error is None, outcome.error
     return outcome.text
+
+
+def fix_sources(sources: dict[str, str], path: str, select: tuple[str, ...], *, unsafe: bool) -> str:
+    """Apply the selected rules' fixes to ``sources[path]`` within an in-memory project."""
+    settings = Settings(root=Path("."), select=select, enabled=resolve_selection(select))
+    engine = Engine(settings, build_index([(p, p, t) for p, t in sources.items()]))
+    outcome = engine.fix(path, path, SourceText(sources[path]), unsafe=unsafe)
+    assert outcome.error is None, outcome.error
+    return outcome.text

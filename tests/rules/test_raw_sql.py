@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import libcst as cst
 import pytest
 
 from fastdb_lint.analysis.strings import render_string
-from fastdb_lint.config import Settings
 from fastdb_lint.diagnostics import Applicability, Severity
-from fastdb_lint.engine import Engine, build_index, lint_sources
+from fastdb_lint.engine import lint_sources
 from fastdb_lint.registry import get_rule, resolve_selection
 from fastdb_lint.rules.base import Invalid
-from fastdb_lint.source import SourceText
-from fastdb_lint.testing import fixed_code
+from fastdb_lint.testing import fix_sources, fixed_code
 
 PATH = "app/example.py"
 DB = """\
@@ -44,12 +41,7 @@ def lint(code: str, select: str, files: dict[str, str] | None = None, path: str 
 
 def fix(code: str, select: str, *, unsafe: bool = True, files: dict[str, str] | None = None) -> str:
     code = textwrap.dedent(code)
-    sources = {**(files or {}), PATH: code}
-    settings = Settings(root=Path("."), select=(select,), enabled=resolve_selection((select,)))
-    engine = Engine(settings, build_index([(p, p, t) for p, t in sources.items()]))
-    outcome = engine.fix(PATH, PATH, SourceText(code), unsafe=unsafe)
-    assert outcome.error is None
-    return outcome.text
+    return fix_sources({**(files or {}), PATH: code}, PATH, (select,), unsafe=unsafe)
 
 
 # -- FDB401 -------------------------------------------------------------------------
