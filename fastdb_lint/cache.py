@@ -20,8 +20,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +126,16 @@ class Cache:
 
     @staticmethod
     def load_facts(blob: bytes) -> Any | None:
+        import pickle
+
         try:
             return pickle.loads(blob)
         except Exception:
             return None
 
     def put_facts(self, key: str, facts: Any) -> str:
+        import pickle
+
         blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
         digest = facts_digest(facts)
         self._write("facts", key, digest.encode("ascii") + b"\n" + blob)
@@ -203,6 +205,8 @@ def facts_digest(facts: Any) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -16,6 +16,7 @@ import click
 from fastdb_lint import __version__
 from fastdb_lint.cache import CACHE_DIR_NAME, default_directory as default_cache_directory
 from fastdb_lint.cache import ENV_VAR as CACHE_ENV_VAR
+from fastdb_lint.catalog import RULES
 from fastdb_lint.config import ConfigError, Settings, load
 from fastdb_lint.parallel import default_jobs
 from fastdb_lint.registry import all_rules, get_rule
@@ -79,6 +80,11 @@ class _Main(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader went away (``| head``): stop quietly, like other command-line tools.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_ERROR)
         except RecursionError:
             _fail("internal error: maximum recursion depth exceeded (deeply nested input?); please report this")
         except Exception as exc:
@@ -322,10 +328,10 @@ def _rule_json(rule: type) -> dict[str, object]:
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text")
 def rules_command(output_format: str) -> None:
     """List every rule: code, name, fix availability, default or opt-in."""
-    rules = list(all_rules().values())
     if output_format == "json":
-        click.echo(json.dumps([_rule_json(r) for r in rules], indent=2))
+        click.echo(json.dumps([_rule_json(r) for r in all_rules().values()], indent=2))
         return
+    rules = list(RULES.values())
     width = max(len(r.name) for r in rules)
     for rule in rules:
         fix = {"safe": "fix", "unsafe": "unsafe fix", "none": ""}[rule.fix.value]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+PARSE_ERROR = "FDB001"
+
 
 class Applicability(str, enum.Enum):
     """How much a fix can be trusted (ruff's meaning)."""
@@ -130,3 +132,17 @@ class Finding:
             rule_name=data["rule_name"],
             edit_locations=[(Location(*a), Location(*b)) for a, b in data["edit_locations"]],
         )
+
+
+def parse_error_finding(path: str, message: str, row: int, column: int) -> Finding:
+    """The FDB001 finding for a file that cannot be decoded or parsed."""
+    message = " ".join(message.split())
+    return Finding(
+        code=PARSE_ERROR,
+        message=f"Cannot parse file: {message}",
+        path=path,
+        start=Location(max(row, 1), max(column, 1)),
+        end=Location(max(row, 1), max(column, 1)),
+        noqa_row=None,
+        rule_name="parse-error",
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,8 +38,45 @@ class Discovered:
     errors: list[str] = field(default_factory=list)
 
 
-def _spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
-    return pathspec.PathSpec.from_lines("gitignore", patterns)
+_NAMED_GROUP = re.compile(r"\(\?P<[^>]+>")
+
+
+class Patterns:
+    """A gitignore-style spec behind a one-regex pre-check: most paths match none of
+    the patterns, and one combined regex says so faster than trying each in turn."""
+
+    def __init__(self, spec: pathspec.PathSpec) -> None:
+        self.spec = spec
+        self._any = _any_including(spec)
+
+    def __add__(self, other: Patterns) -> Patterns:
+        return Patterns(self.spec + other.spec)
+
+    def match_file(self, path: str) -> bool:
+        if self._any is not None and self._any.match(path) is None:
+            return False
+        return bool(self.spec.match_file(path))
+
+
+def _any_including(spec: pathspec.PathSpec) -> re.Pattern[str] | None:
+    """A regex matching every path that some including pattern of ``spec`` matches
+    (None when the patterns cannot be combined: every path then takes the full check)."""
+    parts = []
+    for pattern in spec.patterns:
+        regex = getattr(pattern, "regex", None)
+        if getattr(pattern, "include", None) is not True or regex is None:
+            continue
+        if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
+            return None
+        parts.append("(?:" + _NAMED_GROUP.sub("(?:", regex.pattern) + ")")
+    try:
+        return re.compile("|".join(parts) if parts else "(?!)")
+    except re.error:
+        return None
+
+
+def _spec(patterns: tuple[str, ...]) -> Patterns:
+    return Patterns(pathspec.PathSpec.from_lines("gitignore", patterns))
 
 
 class Excluder:
@@ -47,49 +85,62 @@ class Excluder:
         self.root = settings.root
         self.spec = _spec(tuple(exclude) + tuple(settings.extend_exclude))
 
-    def excluded(self, path: Path, is_dir: bool) -> bool:
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the configuration root (POSIX), as excludes see it; a
+        path outside the root stays as it is."""
         try:
             rel = path.resolve().relative_to(self.root).as_posix() if path.is_absolute() else path.as_posix()
         except ValueError:
             rel = path.as_posix()
         while rel.startswith("./"):
             rel = rel[2:]
-        candidates = [rel + "/" if is_dir else rel, path.name + ("/" if is_dir else "")]
-        return any(self.spec.match_file(c) for c in candidates)
+        return "" if rel == "." else rel
+
+    def excluded(self, path: Path, is_dir: bool) -> bool:
+        return self.excluded_relative(self.relative(path), path.name, is_dir)
+
+    def excluded_relative(self, rel: str, name: str, is_dir: bool) -> bool:
+        suffix = "/" if is_dir else ""
+        return self.spec.match_file(rel + suffix) or self.spec.match_file(name + suffix)
 
 
 class GitIgnores:
     """``.gitignore`` files met during the walk, each applied below its directory."""
 
     def __init__(self, root: Path) -> None:
-        self.specs: dict[Path, pathspec.GitIgnoreSpec] = {}
+        # Absolute directory (string, no trailing separator) -> its patterns.
+        self.specs: dict[str, Patterns] = {}
         git_dir = next((p for p in (root, *root.parents) if (p / ".git").is_dir()), None)
         if git_dir is not None:
             info = git_dir / ".git" / "info" / "exclude"
             if info.is_file():
                 self._load(git_dir, info)
 
-    def _load(self, directory: Path, file: Path) -> None:
+    def _load(self, directory: Path | str, file: Path | str) -> None:
         try:
-            lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+            with open(file, encoding="utf-8", errors="replace") as handle:
+                lines = handle.read().splitlines()
         except OSError:
             return
-        spec = pathspec.GitIgnoreSpec.from_lines(lines)
-        if directory in self.specs:
-            spec = self.specs[directory] + spec
-        self.specs[directory] = spec
+        spec = Patterns(pathspec.GitIgnoreSpec.from_lines(lines))
+        key = str(directory).rstrip(os.sep) or os.sep
+        if key in self.specs:
+            spec = self.specs[key] + spec
+        self.specs[key] = spec
 
-    def enter(self, directory: Path) -> None:
-        gitignore = directory / ".gitignore"
-        if gitignore.is_file():
+    def enter(self, directory: Path | str) -> None:
+        gitignore = os.path.join(directory, ".gitignore")
+        if os.path.isfile(gitignore):
             self._load(directory, gitignore)
 
-    def ignored(self, path: Path, is_dir: bool) -> bool:
+    def ignored(self, path: Path | str, is_dir: bool) -> bool:
+        """Whether an absolute ``path`` is ignored by a ``.gitignore`` above it."""
+        text = str(path)
         for directory, spec in self.specs.items():
-            try:
-                rel = path.relative_to(directory).as_posix()
-            except ValueError:
+            prefix = directory if directory.endswith(os.sep) else directory + os.sep
+            if not text.startswith(prefix):
                 continue
+            rel = text[len(prefix) :].replace(os.sep, "/")
             if spec.match_file(rel + "/" if is_dir else rel):
                 return True
         return False
@@ -102,7 +153,7 @@ def is_lintable_name(name: str) -> bool:
 def discover(paths: list[Path], settings: Settings) -> Discovered:
     result = Discovered()
     excluder = Excluder(settings)
-    seen: set[Path] = set()
+    seen: set[tuple[int, int]] = set()
     for given in paths:
         try:
             os.stat(given)
@@ -125,24 +176,29 @@ def discover(paths: list[Path], settings: Settings) -> Discovered:
     return result
 
 
-def _add(result: Discovered, seen: set[Path], path: Path) -> None:
+def _add(result: Discovered, seen: set[tuple[int, int]], path: Path, stat: os.stat_result | None = None) -> None:
     try:
-        key = path.resolve()
-    except (OSError, RuntimeError):
-        key = path.absolute()
+        info = stat or os.stat(path)
+    except OSError:
+        info = None
+    key = (info.st_dev, info.st_ino) if info is not None else (-1, hash(str(path.absolute())))
     if key not in seen:
         seen.add(key)
         result.files.append(path)
 
 
-def _walk(top: Path, settings: Settings, excluder: Excluder, result: Discovered, seen: set[Path]) -> None:
-    gitignores = GitIgnores(top.absolute()) if settings.respect_gitignore else None
+def _walk(top: Path, settings: Settings, excluder: Excluder, result: Discovered, seen: set[tuple[int, int]]) -> None:
+    # Paths are handled as strings relative to the walk: only directories and lintable
+    # files are matched against excludes and .gitignore files, everything else is skipped
+    # by name.
+    top_abs = os.path.abspath(top)
+    gitignores = GitIgnores(Path(top_abs)) if settings.respect_gitignore else None
     visited_dirs: set[tuple[int, int]] = set()
-    stack = [top]
+    stack: list[tuple[Path, str, str]] = [(top, top_abs, excluder.relative(Path(top_abs)))]
     while stack:
-        directory = stack.pop()
+        directory, dir_abs, dir_rel = stack.pop()
         try:
-            stat = directory.stat()
+            stat = os.stat(dir_abs)
         except OSError as exc:
             result.errors.append(f"{directory}: {exc.strerror or exc}")
             continue
@@ -151,30 +207,35 @@ def _walk(top: Path, settings: Settings, excluder: Excluder, result: Discovered,
             continue
         visited_dirs.add(marker)
         if gitignores is not None:
-            gitignores.enter(directory.absolute())
+            gitignores.enter(dir_abs)
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = sorted(os.scandir(dir_abs), key=lambda e: e.name)
         except OSError as exc:
             result.errors.append(f"{directory}: {exc.strerror or exc}")
             continue
         subdirs = []
         for entry in entries:
-            path = directory / entry.name
+            name = entry.name
             try:
                 is_dir = entry.is_dir()
             except OSError:
                 continue
-            if excluder.excluded(path.absolute(), is_dir):
+            if not is_dir and not is_lintable_name(name):
                 continue
-            if gitignores is not None and gitignores.ignored(path.absolute(), is_dir):
+            rel = f"{dir_rel}/{name}" if dir_rel else name
+            if excluder.excluded_relative(rel, name, is_dir):
+                continue
+            entry_abs = os.path.join(dir_abs, name)
+            if gitignores is not None and gitignores.ignored(entry_abs, is_dir):
                 continue
             if is_dir:
-                subdirs.append(path)
-            elif is_lintable_name(entry.name):
-                try:
-                    if not entry.is_file():
-                        continue
-                except OSError:
+                subdirs.append((directory / name, entry_abs, rel))
+                continue
+            try:
+                if not entry.is_file():
                     continue
-                _add(result, seen, path)
+                info = entry.stat()
+            except OSError:
+                continue
+            _add(result, seen, directory / name, info)
         stack.extend(reversed(subdirs))

@@ -1,9 +1,9 @@
 """Rule documentation generated from the rule classes.
 
 ``fastdb-lint rule CODE`` prints :func:`rule_markdown`; ``python -m fastdb_lint.docs``
-writes ``docs/rules/<CODE>.md`` for every rule and the rules table of ``README.md``
-(between the ``rules-table`` markers). ``tests/test_docs.py`` fails when either is out
-of date.
+writes ``docs/rules/<CODE>.md`` for every rule, the rules table of ``README.md``
+(between the ``rules-table`` markers) and the rule catalog ``fastdb_lint/catalog.py``.
+``tests/test_docs.py`` fails when any of them is out of date.
 """
 
 from __future__ import annotations
@@ -78,6 +78,54 @@ def rules_table() -> str:
     return "\n".join(rows).strip("\n")
 
 
+_CATALOG_HEADER = '''"""The rule catalog: code, name, summary, fix availability, opt-in status, severity and
+tags of every rule, as plain data.
+
+Generated from the rule classes by ``python -m fastdb_lint.docs``; do not edit. Rule
+selection, configuration and reports read it, so a run answered from the cache never
+imports the rule modules or LibCST.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from fastdb_lint.diagnostics import FixAvailability, Severity
+
+
+class RuleInfo(NamedTuple):
+    code: str
+    name: str
+    summary: str
+    fix: FixAvailability
+    opt_in: bool
+    severity: Severity
+    tags: tuple[str, ...]
+
+
+RULES: dict[str, RuleInfo] = {
+    info.code: info
+    for info in (
+'''
+
+
+def catalog_module() -> str:
+    lines = [_CATALOG_HEADER.rstrip("\n")]
+    for rule in all_rules().values():
+        fields = [
+            repr(rule.code),
+            repr(rule.name),
+            repr(rule.summary),
+            f"FixAvailability.{rule.fix.name}",
+            repr(bool(rule.opt_in)),
+            f"Severity.{rule.severity.name}",
+            repr(tuple(rule.tags)),
+        ]
+        lines.append(f"        RuleInfo({', '.join(fields)}),")
+    lines += ["    )", "}", ""]
+    return "\n".join(lines)
+
+
 def expected_files(repo: Path) -> dict[Path, str]:
     files = {repo / "docs" / "rules" / f"{code}.md": rule_markdown(rule, examples=100) for code, rule in all_rules().items()}
     readme = repo / "README.md"
@@ -86,6 +134,7 @@ def expected_files(repo: Path) -> dict[Path, str]:
     if start != -1 and end != -1:
         text = text[: start + len(TABLE_START)] + "\n" + rules_table() + "\n" + text[end:]
     files[readme] = text
+    files[repo / "fastdb_lint" / "catalog.py"] = catalog_module()
     return files
 
 

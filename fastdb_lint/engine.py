@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import re
 import threading
 import warnings
 from collections.abc import Callable
@@ -22,15 +21,15 @@ from fastdb_lint.analysis.index import FileFacts, ProjectIndex, collect_facts
 from fastdb_lint.analysis.sessions import SessionTypes
 from fastdb_lint.config import Settings
 from fastdb_lint.context import FileContext, run_traversal
-from fastdb_lint.diagnostics import Applicability, Finding, Location
+from fastdb_lint.diagnostics import PARSE_ERROR, Applicability, Finding, Location, parse_error_finding
 from fastdb_lint.positions import node_positions
 from fastdb_lint.fixes import apply_edits, resolve_fix, select_fixes
-from fastdb_lint.registry import BASE_TRIGGERS, PARSE_ERROR, all_rules, validate_selector
+from fastdb_lint.prefilter import BASE_TRIGGERS, wants_index, words_regex
+from fastdb_lint.registry import all_rules, validate_selector
 from fastdb_lint.rules.base import Rule
 from fastdb_lint.source import SourceText
 from fastdb_lint.suppression import Suppressions
 
-INDEX_TRIGGERS = ("sqlalchemy", "sqlmodel", "fastapi", "Depends", "Session", "relationship", "dispose")
 MAX_FIX_ROUNDS = 10
 # LibCST's native parser recurses on the C stack: input nested deeply enough crashes the
 # interpreter instead of raising. CPython's parser refuses such input with an error, so
@@ -55,12 +54,6 @@ def is_test_file(relpath: str) -> bool:
         or name == "conftest.py"
         or any(p in ("tests", "test") for p in parts[:-1])
     )
-
-
-def _words_regex(words: set[str]) -> re.Pattern[str] | None:
-    if not words:
-        return None
-    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
 
 
 @dataclass
@@ -101,17 +94,17 @@ class Engine:
         self.project = project
         self.sessions = SessionTypes(project)
         extra = project_trigger_words(project, self.sessions)
-        self._triggers: list[tuple[type[Rule], re.Pattern[str] | None]] = []
+        # Per rule: its own words (None: every file) and whether the project's symbols
+        # count too. The project's symbols are searched once per file, not once per rule.
+        self._triggers: list[tuple[type[Rule], tuple[str, ...] | None, bool]] = []
         for rule in self.rules:
-            words = set(rule.triggers if rule.triggers is not None else BASE_TRIGGERS)
-            if rule.triggers is None or rule.triggers:
-                words |= extra
-            self._triggers.append((rule, _words_regex(words)))
-        self._candidate = _words_regex(set(BASE_TRIGGERS) | extra)
-
-    @staticmethod
-    def wants_index(text: str) -> bool:
-        return any(word in text for word in INDEX_TRIGGERS)
+            words = rule.triggers if rule.triggers is not None else BASE_TRIGGERS
+            if not words:
+                self._triggers.append((rule, None, False))
+            else:
+                self._triggers.append((rule, tuple(sorted(set(words), key=len)), True))
+        self._project_words = words_regex(extra - set(BASE_TRIGGERS))
+        self._candidate = words_regex(set(BASE_TRIGGERS) | extra)
 
     # -- per file -------------------------------------------------------------
 
@@ -132,13 +125,20 @@ class Engine:
         ignored = self.ignored_codes(relpath)
         is_python = relpath.endswith((".py", ".pyi"))
         selected = []
-        for rule, regex in self._triggers:
+        project_hit: bool | None = None
+        for rule, words, with_project in self._triggers:
             if rule.code in ignored:
                 continue
             if not is_python and not any(fnmatch.fnmatch(relpath.rsplit("/", 1)[-1], p) for p in rule.file_patterns):
                 continue
-            if regex is None or regex.search(text):
+            if words is None or any(word in text for word in words):
                 selected.append(rule)
+                continue
+            if with_project:
+                if project_hit is None:
+                    project_hit = self._project_words is not None and self._project_words.search(text) is not None
+                if project_hit:
+                    selected.append(rule)
         return selected
 
     def lint(self, path: str, relpath: str, source: SourceText, facts: FileFacts | None = None) -> LintResult:
@@ -426,19 +426,6 @@ def _with_stack(size: int, func: Callable[[str], cst.Module], text: str) -> cst.
     return outcome[0]
 
 
-def parse_error_finding(path: str, message: str, row: int, column: int) -> Finding:
-    message = " ".join(message.split())
-    return Finding(
-        code=PARSE_ERROR,
-        message=f"Cannot parse file: {message}",
-        path=path,
-        start=Location(max(row, 1), max(column, 1)),
-        end=Location(max(row, 1), max(column, 1)),
-        noqa_row=None,
-        rule_name="parse-error",
-    )
-
-
 def project_trigger_words(project: ProjectIndex, sessions: SessionTypes) -> set[str]:
     """Project symbols that make a file relevant although it names no SQLAlchemy API:
     session aliases, factories, engines, session dependencies and mapped models."""
@@ -460,7 +447,7 @@ def project_trigger_words(project: ProjectIndex, sessions: SessionTypes) -> set[
 
 def build_index(files: list[tuple[str, str, str]]) -> ProjectIndex:
     """Index (path, relpath, text) triples, skipping files that cannot hold facts."""
-    return ProjectIndex([collect_facts(p, r, t) for p, r, t in files if Engine.wants_index(t)])
+    return ProjectIndex([collect_facts(p, r, t) for p, r, t in files if wants_index(t)])
 
 
 def lint_sources(

@@ -17,6 +17,7 @@ from fastdb_lint.config import ConfigError, Settings, load
 from fastdb_lint.diagnostics import Finding
 from fastdb_lint.discovery import Excluder, discover, is_lintable_name
 from fastdb_lint.engine import Engine, FixResult, build_index
+from fastdb_lint.prefilter import wants_index
 from fastdb_lint.registry import resolve_selection
 from fastdb_lint.runner import PROJECT_MARKERS, ProjectRoots, relative_to_root
 from fastdb_lint.source import SourceError, SourceText, read_bytes
@@ -117,7 +118,7 @@ class Project:
         current = self._overlay.get(key)
         if current is not None and current[0] == text:
             return current[1]
-        facts = collect_facts(key, module_rel, text) if Engine.wants_index(text) else None
+        facts = collect_facts(key, module_rel, text) if wants_index(text) else None
         self._overlay[key] = (text, facts)
         self._index = None
         return facts
@@ -130,7 +131,7 @@ class Project:
         """Re-read one file that changed on disk."""
         key = path_key(path)
         text = _read_text(path)
-        if text is not None and Engine.wants_index(text):
+        if text is not None and wants_index(text):
             self._disk[key] = collect_facts(key, self.module_path(path), text)
         else:
             self._disk.pop(key, None)
@@ -246,7 +247,7 @@ class Workspace:
             facts = target.project.open_text(target.key, target.module_rel, text)
             self._open[target.key] = target.project
             return target.project.prepared_engine(), facts
-        facts = collect_facts(target.key, target.module_rel, text) if Engine.wants_index(text) else None
+        facts = collect_facts(target.key, target.module_rel, text) if wants_index(text) else None
         return Engine(target.settings, ProjectIndex([facts] if facts else [])), facts
 
     # -- requests ----------------------------------------------------------------

@@ -9,10 +9,8 @@ editor case).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -39,9 +37,12 @@ def _run_chunk(bounds: tuple[int, int]) -> list[Any]:
 def parallel_map(func: Callable[[Any], T], items: Sequence[Any], jobs: int) -> list[T]:
     """``[func(item) for item in items]``, in order, on up to ``jobs`` processes."""
     global _TASK
-    if jobs <= 1 or len(items) < MIN_PARALLEL_ITEMS or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs <= 1 or len(items) < MIN_PARALLEL_ITEMS or sys.platform == "darwin":  # fork is unsafe on macOS
         return [func(item) for item in items]
-    if sys.platform == "darwin":  # fork is unsafe with macOS system frameworks
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return [func(item) for item in items]
     workers = min(jobs, len(items))
     # Several chunks per worker balance uneven files; not so many that overhead shows.

@@ -1,15 +1,21 @@
-"""All rules, looked up by code, and rule selection (``select``/``ignore``)."""
+"""All rules, looked up by code, and rule selection (``select``/``ignore``).
+
+Selection reads the generated catalog (plain data); the rule classes, and with them
+LibCST, are imported only by :func:`all_rules`, when files are actually linted.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from fastdb_lint.rules.base import Rule
+from fastdb_lint.catalog import RULES, RuleInfo
+from fastdb_lint.diagnostics import PARSE_ERROR
 
-PARSE_ERROR = "FDB001"
-# Words that make a file worth parsing for rules that do not declare their own.
-BASE_TRIGGERS: tuple[str, ...] = ("sqlalchemy", "sqlmodel", "Session", "session")
+if TYPE_CHECKING:
+    from fastdb_lint.rules.base import Rule
+
 
 
 class SelectionError(ValueError):
@@ -28,6 +34,7 @@ def _all_subclasses(cls: type[Rule]) -> list[type[Rule]]:
 @lru_cache(maxsize=1)
 def all_rules() -> dict[str, type[Rule]]:
     import fastdb_lint.rules  # noqa: F401  (registers the rule classes)
+    from fastdb_lint.rules.base import Rule
 
     rules = sorted(_all_subclasses(Rule), key=lambda r: r.code)
     by_code: dict[str, type[Rule]] = {}
@@ -39,16 +46,20 @@ def all_rules() -> dict[str, type[Rule]]:
 
 
 def get_rule(code_or_name: str) -> type[Rule] | None:
-    rules = all_rules()
-    if code_or_name.upper() in rules:
-        return rules[code_or_name.upper()]
-    for rule in rules.values():
-        if rule.name == code_or_name:
-            return rule
-    return None
+    """The rule class, by code (any case) or name."""
+    info = find_rule(code_or_name)
+    return all_rules().get(info.code) if info is not None else None
 
 
-def _matches(selector: str, rule: type[Rule]) -> bool:
+def find_rule(code_or_name: str) -> RuleInfo | None:
+    """The catalog entry of a rule, by code (any case) or name."""
+    info = RULES.get(code_or_name.upper())
+    if info is not None:
+        return info
+    return next((i for i in RULES.values() if i.name == code_or_name), None)
+
+
+def _matches(selector: str, rule: RuleInfo) -> bool:
     if selector == "ALL":
         return not rule.opt_in
     if rule.code == selector:
@@ -60,7 +71,7 @@ def validate_selector(selector: str) -> str:
     normalized = selector.strip().upper()
     if normalized == "ALL":
         return normalized
-    if not any(code.startswith(normalized) for code in all_rules()) or not normalized.startswith("FDB"):
+    if not any(code.startswith(normalized) for code in RULES) or not normalized.startswith("FDB"):
         raise SelectionError(f"unknown rule selector: {selector!r}")
     return normalized
 
@@ -74,7 +85,7 @@ def resolve_selection(
 
     Opt-in rules are enabled only by their exact code. FDB001 is always enabled.
     """
-    rules = all_rules()
+    rules = RULES
     base = [r for r in rules.values() if not r.opt_in] if select is None else [
         r for r in rules.values() if any(_matches(s, r) for s in select)
     ]

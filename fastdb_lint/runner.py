@@ -8,22 +8,23 @@ applied fix are never touched.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastdb_lint.config import Settings
-from fastdb_lint.diagnostics import Finding
-from fastdb_lint.discovery import discover
-from fastdb_lint.analysis.index import FileFacts, ProjectIndex, collect_facts
 from fastdb_lint.cache import Cache, project_fingerprint
-from fastdb_lint.engine import Engine, FixResult, LintResult, parse_error_finding
-from fastdb_lint.parallel import parallel_map
+from fastdb_lint.config import Settings
+from fastdb_lint.diagnostics import Finding, parse_error_finding
+from fastdb_lint.discovery import discover
+from fastdb_lint.prefilter import wants_index
 from fastdb_lint.source import SourceError, SourceText, read_bytes
+
+if TYPE_CHECKING:
+    from fastdb_lint.analysis.index import FileFacts
+    from fastdb_lint.engine import Engine, FixResult, LintResult
 
 
 @dataclass
@@ -64,21 +65,52 @@ class _Input:
     data: bytes | None = None
     # Path relative to the file's project root: what its module name derives from.
     module_rel: str = ""
+    resolved: Path | None = None
 
 
-def display_path(path: Path) -> str:
-    absolute = path.absolute()
+def display_path(path: Path, cwd: str | None = None) -> str:
+    absolute = os.path.abspath(path)
     try:
-        return os.path.relpath(absolute, Path.cwd())
+        return os.path.relpath(absolute, cwd or os.getcwd())
     except ValueError:
-        return str(absolute)
+        return absolute
 
 
 def relative_to_root(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root).as_posix()
-    except (ValueError, OSError, RuntimeError):
+        return _relative(path.resolve(), root)
+    except (OSError, RuntimeError):
         return path.name
+
+
+def _relative(resolved: Path, root: Path) -> str:
+    """``resolved`` (an absolute, resolved path) relative to ``root``, POSIX style; its
+    name alone when it is outside."""
+    text, base = str(resolved), str(root)
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    if text.startswith(prefix):
+        return text[len(prefix) :].replace(os.sep, "/")
+    return resolved.name
+
+
+class _Resolver:
+    """Resolved paths of many files, resolving each directory once (a file that is
+    itself a symbolic link is resolved on its own)."""
+
+    def __init__(self) -> None:
+        self._dirs: dict[str, Path] = {}
+
+    def __call__(self, path: Path) -> Path:
+        try:
+            if os.path.islink(path):
+                return path.resolve()
+            parent = os.path.dirname(os.path.abspath(path))
+            resolved = self._dirs.get(parent)
+            if resolved is None:
+                resolved = self._dirs[parent] = Path(parent).resolve()
+            return resolved / path.name
+        except (OSError, RuntimeError):
+            return path.absolute()
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -90,6 +122,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if not os.access(path, os.W_OK):
         raise PermissionError(errno.EACCES, "file is not writable", str(path))
+    import tempfile
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".fastdb-tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -115,8 +149,10 @@ def _read_inputs(paths: list[Path], settings: Settings, options: RunOptions, res
     else:
         discovered = discover(paths, settings)
         result.errors.extend(discovered.errors)
+        cwd = os.getcwd()
+        resolve = _Resolver()
         for path in discovered.files:
-            display = display_path(path)
+            display = display_path(path, cwd)
             try:
                 data = read_bytes(path)
             except OSError as exc:
@@ -124,7 +160,8 @@ def _read_inputs(paths: list[Path], settings: Settings, options: RunOptions, res
                 reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc).replace(f"{path}: ", "")
                 result.errors.append(f"{display}: cannot read: {reason}")
                 continue
-            inputs.append(_Input(path, display, relative_to_root(path, settings.root), None, data))
+            resolved = resolve(path)
+            inputs.append(_Input(path, display, _relative(resolved, settings.root), None, data, resolved=resolved))
     for item in inputs:
         assert item.data is not None
         try:
@@ -150,12 +187,14 @@ class ProjectRoots:
         self.root = root.resolve()
         self._cache: dict[Path, Path] = {}
 
-    def __call__(self, path: Path) -> Path:
-        try:
-            directory = path.resolve().parent
-        except (OSError, RuntimeError):
-            return self.root
-        return self._find(directory)
+    def __call__(self, path: Path, resolved: Path | None = None) -> Path:
+        """The project root of ``path`` (``resolved``: the path already resolved)."""
+        if resolved is None:
+            try:
+                resolved = path.resolve()
+            except (OSError, RuntimeError):
+                return self.root
+        return self._find(resolved.parent)
 
     def _find(self, directory: Path) -> Path:
         cached = self._cache.get(directory)
@@ -178,8 +217,11 @@ def run(paths: list[Path], settings: Settings, options: RunOptions) -> RunResult
     groups: dict[Path, list[_Input]] = {}
     roots = ProjectRoots(settings.root)
     for item in readable:
-        root = roots(item.path) if options.stdin_text is None else roots.root
-        item.module_rel = relative_to_root(item.path, root) if options.stdin_text is None else item.relpath
+        if options.stdin_text is None:
+            root = roots(item.path, item.resolved)
+            item.module_rel = _relative(item.resolved, root) if item.resolved is not None else relative_to_root(item.path, root)
+        else:
+            root, item.module_rel = roots.root, item.relpath
         groups.setdefault(root, []).append(item)
     cache = None
     if options.cache_dir is not None and options.stdin_text is None:
@@ -195,6 +237,8 @@ def _settings_fingerprint(settings: Settings) -> str:
 
 
 def _collect(item: _Input) -> FileFacts:
+    from fastdb_lint.analysis.index import collect_facts
+
     assert item.source is not None
     return collect_facts(item.display, item.module_rel, item.source.text)
 
@@ -226,7 +270,7 @@ def _run_project(
     to_collect: list[_Input] = []
     for item in readable:
         assert item.source is not None
-        if not Engine.wants_index(item.source.text):
+        if not wants_index(item.source.text):
             continue
         hit = cache.get_facts_digest(Cache.facts_key(item.source.text, item.module_rel)) if cache else None
         if hit is None:
@@ -234,11 +278,14 @@ def _run_project(
         else:
             digests.append((item.module_rel, hit[0]))
             facts_blobs.append((item, hit[1]))
-    for item, facts in zip(to_collect, parallel_map(_collect, to_collect, options.jobs)):
-        assert item.source is not None
-        key = Cache.facts_key(item.source.text, item.module_rel)
-        digests.append((item.module_rel, cache.put_facts(key, facts) if cache else ""))
-        collected.append(facts)
+    if to_collect:
+        from fastdb_lint.parallel import parallel_map
+
+        for item, facts in zip(to_collect, parallel_map(_collect, to_collect, options.jobs)):
+            assert item.source is not None
+            key = Cache.facts_key(item.source.text, item.module_rel)
+            digests.append((item.module_rel, cache.put_facts(key, facts) if cache else ""))
+            collected.append(facts)
     project_fp = project_fingerprint(digests)
     settings_fp = _settings_fingerprint(settings)
 
@@ -250,14 +297,16 @@ def _run_project(
         if cache is not None and not (options.fix or options.diff):
             cached = cache.get_result(Cache.result_key(item.source.text, item.relpath, settings_fp, project_fp))
             if cached is not None:
-                findings = [Finding.from_dict({**data, "path": item.display}) for data in cached]
-                result.findings.extend(findings)
-                if findings:
-                    result.sources[item.display] = item.source.lines
+                _record(item, [Finding.from_dict({**data, "path": item.display}) for data in cached], item.source, result)
                 continue
         pending.append(item)
     if not pending:
         return
+    # Only now does the run need the analyses, the rules and LibCST.
+    from fastdb_lint.analysis.index import ProjectIndex
+    from fastdb_lint.engine import Engine, FixResult, LintResult
+    from fastdb_lint.parallel import parallel_map
+
     for item, blob in facts_blobs:
         facts = Cache.load_facts(blob)
         if facts is None:
@@ -272,7 +321,10 @@ def _run_project(
     finally:
         _WORK = None
     for item, outcome in zip(pending, outcomes):
-        _finish_file(item, outcome, engine, options, result)
+        if isinstance(outcome, FixResult):
+            _finish_fix(item, outcome, engine, options, result)
+        else:
+            _finish_lint(item, outcome, result)
         if cache is not None and isinstance(outcome, LintResult) and not outcome.internal_errors:
             assert item.source is not None
             cache.put_result(
@@ -281,44 +333,48 @@ def _run_project(
             )
 
 
-def _finish_file(
-    item: _Input, outcome: LintResult | FixResult, engine: Engine, options: RunOptions, result: RunResult
-) -> None:
+def _finish_lint(item: _Input, outcome: LintResult, result: RunResult) -> None:
+    assert item.source is not None
+    result.errors.extend(outcome.internal_errors)
+    _record(item, outcome.findings, item.source, result)
+
+
+def _finish_fix(item: _Input, outcome: FixResult, engine: Engine, options: RunOptions, result: RunResult) -> None:
     source = item.source
     assert source is not None
     facts = engine.project.by_path.get(item.display)
-    if isinstance(outcome, FixResult):
-        if outcome.error:
-            result.errors.append(outcome.error)
-        result.errors.extend(outcome.result.internal_errors)
-        findings = outcome.result.findings
-        if outcome.applied and outcome.text != source.text:
-            new_source = SourceText(outcome.text, source.encoding, source.bom)
-            if options.diff:
-                result.fixed.extend(outcome.fixed)
-                result.diffs.append(_unified_diff(item.display, source.text, outcome.text))
-                findings = engine.lint(item.display, item.relpath, source, facts).findings
-            elif options.stdin_text is not None:
-                result.fixed.extend(outcome.fixed)
-                result.stdin_output = new_source.encode()
-            else:
-                try:
-                    if read_bytes(item.path) != item.data:
-                        raise OSError(errno.EBUSY, "the file changed during the run")
-                    write_atomic(item.path, new_source.encode())
-                except (OSError, UnicodeEncodeError) as exc:
-                    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
-                    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc)
-                    result.errors.append(f"{item.display}: cannot write fixed file ({reason}); file left unchanged")
-                    findings = engine.lint(item.display, item.relpath, source, facts).findings
-                else:
-                    result.fixed.extend(outcome.fixed)
-                    source = new_source
+    if outcome.error:
+        result.errors.append(outcome.error)
+    result.errors.extend(outcome.result.internal_errors)
+    findings = outcome.result.findings
+    if outcome.applied and outcome.text != source.text:
+        new_source = SourceText(outcome.text, source.encoding, source.bom)
+        if options.diff:
+            result.fixed.extend(outcome.fixed)
+            result.diffs.append(_unified_diff(item.display, source.text, outcome.text))
+            findings = engine.lint(item.display, item.relpath, source, facts).findings
         elif options.stdin_text is not None:
-            result.stdin_output = item.data
-    else:
-        findings = outcome.findings
-        result.errors.extend(outcome.internal_errors)
+            result.fixed.extend(outcome.fixed)
+            result.stdin_output = new_source.encode()
+        else:
+            try:
+                if read_bytes(item.path) != item.data:
+                    raise OSError(errno.EBUSY, "the file changed during the run")
+                write_atomic(item.path, new_source.encode())
+            except (OSError, UnicodeEncodeError) as exc:
+                cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+                reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc)
+                result.errors.append(f"{item.display}: cannot write fixed file ({reason}); file left unchanged")
+                findings = engine.lint(item.display, item.relpath, source, facts).findings
+            else:
+                result.fixed.extend(outcome.fixed)
+                source = new_source
+    elif options.stdin_text is not None:
+        result.stdin_output = item.data
+    _record(item, findings, source, result)
+
+
+def _record(item: _Input, findings: list[Finding], source: SourceText, result: RunResult) -> None:
     result.findings.extend(findings)
     if findings:
         result.sources[item.display] = source.lines
@@ -354,6 +410,8 @@ def add_noqa_comments(result: RunResult) -> tuple[int, list[str]]:
 
 
 def _unified_diff(display: str, before: str, after: str) -> str:
+    import difflib
+
     return "".join(
         difflib.unified_diff(
             before.splitlines(keepends=True),

@@ -27,7 +27,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from fastdb_lint import __version__
-from fastdb_lint.diagnostics import Applicability, Finding, Severity
+from fastdb_lint.diagnostics import PARSE_ERROR, Applicability, Finding, Severity
 from fastdb_lint.lsp_text import (
     UTF16,
     CommentMap,
@@ -39,7 +39,6 @@ from fastdb_lint.lsp_text import (
     noqa_edit,
 )
 from fastdb_lint.lsp_workspace import Analysis, Document, Level, Notice, Workspace
-from fastdb_lint.registry import PARSE_ERROR
 from fastdb_lint.report import rule_url
 from fastdb_lint.source import SourceText
 

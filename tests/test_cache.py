@@ -64,3 +64,39 @@ def test_corrupt_entries_are_ignored(app, tmp_path, monkeypatch):
             entry.write_bytes(b"\x00garbage")
     again, linted = lint(app, cache_dir, monkeypatch)
     assert again == cold and linted
+
+
+WARM_RUN_MODULES = """
+import sys
+from fastdb_lint.cli import main
+try:
+    main(sys.argv[1:], standalone_mode=False)
+except SystemExit:
+    pass
+loaded = sorted(m for m in sys.modules if m == "libcst" or m.startswith(("libcst.", "fastdb_lint.rules", "fastdb_lint.engine", "fastdb_lint.analysis", "sqlalchemy")))
+print("\\nMODULES:" + ",".join(loaded))
+"""
+
+
+def test_a_fully_cached_run_imports_neither_libcst_nor_the_rules(app, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cache_dir = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
+    args = ["check", "--exit-zero", "--cache-dir", str(cache_dir), "--output-format", "json", "."]
+
+    def loaded_modules() -> tuple[list[str], str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", WARM_RUN_MODULES, *args], cwd=app, capture_output=True, text=True, env=env, timeout=120
+        )
+        assert "\nMODULES:" in proc.stdout, proc.stderr
+        report, _, modules = proc.stdout.rpartition("\nMODULES:")
+        return [m for m in modules.strip().split(",") if m], report
+
+    cold_modules, cold_report = loaded_modules()
+    assert "libcst" in cold_modules and any(m.startswith("fastdb_lint.rules.") for m in cold_modules)
+    warm_modules, warm_report = loaded_modules()
+    assert warm_modules == []
+    assert warm_report == cold_report and '"code"' in warm_report

@@ -184,6 +184,31 @@ def test_rule_and_rules_commands(cli, project):
     assert any(r["code"] == "FDB201" and r["fix"] == "safe" for r in rules)
 
 
+def test_a_closed_pipe_ends_the_output_quietly(project):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line (``| head`` that exited)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fastdb_lint", "rules"],
+            cwd=project,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 2
+    assert "Traceback" not in stderr and "internal error" not in stderr
+
+
 def test_version_and_module_entry(cli, project):
     from fastdb_lint import __version__
 

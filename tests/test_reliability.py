@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+import fastdb_lint.engine
 import fastdb_lint.runner
 from fastdb_lint.cli import main
 from tests.conftest import ASYNC_FACTORY_BAD, ASYNC_FACTORY_GOOD, run_cli
@@ -472,7 +473,7 @@ def test_file_vanishing_between_discovery_and_reading(project: Path, monkeypatch
 
 def _patch_fix(monkeypatch: pytest.MonkeyPatch, name: str, action: Callable[[Path], None], project: Path) -> None:
     """Run ``action`` on ``project/app/name`` once its fixes are computed."""
-    engine_type = fastdb_lint.runner.Engine
+    engine_type = fastdb_lint.engine.Engine
     original = engine_type.fix
 
     def fix(self: Any, path: str, *args: Any, **kwargs: Any) -> Any:

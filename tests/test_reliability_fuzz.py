@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 from fastdb_lint.config import Settings
 from fastdb_lint.diagnostics import Finding
 from fastdb_lint.engine import (
-    INDEX_TRIGGERS,
     Engine,
     FixResult,
     NestingError,
@@ -33,7 +32,8 @@ from fastdb_lint.engine import (
     build_index,
     parse_module,
 )
-from fastdb_lint.registry import BASE_TRIGGERS, PARSE_ERROR, all_rules, resolve_selection
+from fastdb_lint.prefilter import BASE_TRIGGERS, INDEX_TRIGGERS
+from fastdb_lint.registry import PARSE_ERROR, all_rules, resolve_selection
 from fastdb_lint.source import SourceText
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from urllib.parse import quote
 
-from fastdb_lint.diagnostics import Applicability, Finding, FixAvailability, Location, Severity
-from fastdb_lint.registry import PARSE_ERROR, all_rules
+from fastdb_lint.catalog import RULES
+from fastdb_lint.diagnostics import PARSE_ERROR, Applicability, Finding, FixAvailability, Location, Severity
 from fastdb_lint.report import ReportContext, rule_url
 
 
@@ -25,28 +25,37 @@ class RuleMeta:
     code: str
     name: str
     summary: str
-    documentation: str
     fix: FixAvailability
     severity: Severity
     tags: tuple[str, ...]
     url: str
+    known: bool = True
 
     @property
     def is_security(self) -> bool:
         return self.severity is Severity.SECURITY
 
+    @property
+    def documentation(self) -> str:
+        """The rule's full documentation (imports the rule classes), "" if unknown."""
+        if not self.known:
+            return ""
+        from fastdb_lint.registry import get_rule
+
+        rule = get_rule(self.code)
+        return rule.documentation() if rule is not None else ""
+
 
 def rule_meta(code: str, finding: Finding | None = None) -> RuleMeta:
-    rule = all_rules().get(code)
+    rule = RULES.get(code)
     if rule is not None:
         return RuleMeta(
             code=code,
             name=rule.name,
             summary=rule.summary,
-            documentation=rule.documentation(),
             fix=rule.fix,
             severity=rule.severity,
-            tags=tuple(rule.tags),
+            tags=rule.tags,
             url=rule_url(code),
         )
     name = (finding.rule_name if finding is not None else "") or code.lower()
@@ -58,11 +67,11 @@ def rule_meta(code: str, finding: Finding | None = None) -> RuleMeta:
         code=code,
         name=name,
         summary=name.replace("-", " ").capitalize(),
-        documentation="",
         fix=fix,
         severity=finding.severity if finding is not None else Severity.WARNING,
         tags=(),
         url=rule_url(code),
+        known=False,
     )
 
 

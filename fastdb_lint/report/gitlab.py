@@ -16,8 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from fastdb_lint.diagnostics import Finding, Severity
-from fastdb_lint.registry import PARSE_ERROR
+from fastdb_lint.diagnostics import PARSE_ERROR, Finding, Severity
 from fastdb_lint.report import ReportContext
 from fastdb_lint.report.common import (
     display_relative,

@@ -17,8 +17,7 @@ import os
 import re
 
 from fastdb_lint import __version__
-from fastdb_lint.diagnostics import Finding, Location, Severity
-from fastdb_lint.registry import PARSE_ERROR
+from fastdb_lint.diagnostics import PARSE_ERROR, Finding, Location, Severity
 from fastdb_lint.report import HOMEPAGE, ReportContext
 from fastdb_lint.report.common import (
     RuleMeta,
