@@ -3,9 +3,9 @@
 Two kinds of entries, each one small file written atomically (temp file + rename), so
 concurrent runs can share a cache directory and a reader never sees half an entry:
 
-* facts: ``hash(content, project-relative path, tool version)`` -> the file's pickled
+* facts: ``hash(content hash, project-relative path, tool version)`` -> the file's pickled
   :class:`~fastdb_lint.analysis.index.FileFacts` plus a digest of them;
-* results: ``hash(content, path, tool version, rule settings, project fingerprint)`` ->
+* results: ``hash(content hash, path, tool version, rule settings, project fingerprint)`` ->
   the file's findings as plain data.
 
 The project fingerprint is a hash of every file's facts digest, so editing the body of
@@ -114,8 +114,9 @@ class Cache:
     # -- facts ------------------------------------------------------------------
 
     @staticmethod
-    def facts_key(content: str, module_rel: str) -> str:
-        return _key("facts", content, module_rel)
+    def facts_key(digest: str, module_rel: str) -> str:
+        """``digest``: the :func:`content_hash` of the file's bytes."""
+        return _key("facts", digest, module_rel)
 
     def get_facts_digest(self, key: str) -> tuple[str, bytes] | None:
         """(digest, pickled facts) without unpickling them."""
@@ -144,8 +145,8 @@ class Cache:
     # -- results ----------------------------------------------------------------
 
     @staticmethod
-    def result_key(content: str, relpath: str, settings_fp: str, project_fp: str) -> str:
-        return _key("result", content, relpath, settings_fp, project_fp)
+    def result_key(digest: str, relpath: str, settings_fp: str, project_fp: str) -> str:
+        return _key("result", digest, relpath, settings_fp, project_fp)
 
     def get_result(self, key: str) -> list[dict[str, Any]] | None:
         data = self._read("result", key)

@@ -12,10 +12,11 @@ import errno
 import os
 import stat
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastdb_lint.cache import Cache, project_fingerprint
+from fastdb_lint.cache import Cache, content_hash, project_fingerprint
 from fastdb_lint.config import Settings
 from fastdb_lint.diagnostics import Finding, parse_error_finding
 from fastdb_lint.discovery import discover
@@ -66,6 +67,11 @@ class _Input:
     # Path relative to the file's project root: what its module name derives from.
     module_rel: str = ""
     resolved: Path | None = None
+
+    @cached_property
+    def digest(self) -> str:
+        assert self.data is not None
+        return content_hash(self.data)
 
 
 def display_path(path: Path, cwd: str | None = None) -> str:
@@ -272,7 +278,7 @@ def _run_project(
         assert item.source is not None
         if not wants_index(item.source.text):
             continue
-        hit = cache.get_facts_digest(Cache.facts_key(item.source.text, item.module_rel)) if cache else None
+        hit = cache.get_facts_digest(Cache.facts_key(item.digest, item.module_rel)) if cache else None
         if hit is None:
             to_collect.append(item)
         else:
@@ -283,7 +289,7 @@ def _run_project(
 
         for item, facts in zip(to_collect, parallel_map(_collect, to_collect, options.jobs)):
             assert item.source is not None
-            key = Cache.facts_key(item.source.text, item.module_rel)
+            key = Cache.facts_key(item.digest, item.module_rel)
             digests.append((item.module_rel, cache.put_facts(key, facts) if cache else ""))
             collected.append(facts)
     project_fp = project_fingerprint(digests)
@@ -295,7 +301,7 @@ def _run_project(
         assert item.source is not None
         result.files_checked += 1
         if cache is not None and not (options.fix or options.diff):
-            cached = cache.get_result(Cache.result_key(item.source.text, item.relpath, settings_fp, project_fp))
+            cached = cache.get_result(Cache.result_key(item.digest, item.relpath, settings_fp, project_fp))
             if cached is not None:
                 _record(item, [Finding.from_dict({**data, "path": item.display}) for data in cached], item.source, result)
                 continue
@@ -328,7 +334,7 @@ def _run_project(
         if cache is not None and isinstance(outcome, LintResult) and not outcome.internal_errors:
             assert item.source is not None
             cache.put_result(
-                Cache.result_key(item.source.text, item.relpath, settings_fp, project_fp),
+                Cache.result_key(item.digest, item.relpath, settings_fp, project_fp),
                 [{k: v for k, v in f.to_dict().items() if k != "path"} for f in outcome.findings],
             )
 
