@@ -197,6 +197,9 @@ def check(
     stdin_text: bytes | None = None
     if use_stdin:
         stdin_text = click.get_binary_stream("stdin").read()
+    from fastdb_lint.progress import Progress
+
+    progress = Progress.for_terminal() if not use_stdin else None
     options = RunOptions(
         fix=fix,
         unsafe_fixes=unsafe_fixes,
@@ -205,12 +208,18 @@ def check(
         stdin_text=stdin_text,
         cache_dir=None if no_cache else (cache_dir or default_cache_directory(settings.root)),
         jobs=jobs or default_jobs(),
+        progress=progress,
     )
     try:
         result = run(targets, settings, options)
     except KeyboardInterrupt:
+        if progress is not None:
+            progress.clear()
         _fail("interrupted")
         return
+    finally:
+        if progress is not None:
+            progress.clear()
 
     for error in result.errors:
         click.echo(f"fastdb-lint: error: {error}", err=True)

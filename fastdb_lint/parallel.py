@@ -34,16 +34,22 @@ def _run_chunk(bounds: tuple[int, int]) -> list[Any]:
     return [func(items[i]) for i in range(*bounds)]
 
 
-def parallel_map(func: Callable[[Any], T], items: Sequence[Any], jobs: int) -> list[T]:
-    """``[func(item) for item in items]``, in order, on up to ``jobs`` processes."""
+def parallel_map(
+    func: Callable[[Any], T],
+    items: Sequence[Any],
+    jobs: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[T]:
+    """``[func(item) for item in items]``, in order, on up to ``jobs`` processes;
+    ``progress`` is told how many items are done as results come in."""
     global _TASK
     if jobs <= 1 or len(items) < MIN_PARALLEL_ITEMS or sys.platform == "darwin":  # fork is unsafe on macOS
-        return [func(item) for item in items]
+        return _in_process(func, items, progress)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        return [func(item) for item in items]
+        return _in_process(func, items, progress)
     workers = min(jobs, len(items))
     # Several chunks per worker balance uneven files; not so many that overhead shows.
     size = max(1, len(items) // (workers * 6))
@@ -55,6 +61,17 @@ def parallel_map(func: Callable[[Any], T], items: Sequence[Any], jobs: int) -> l
             results: list[T] = []
             for chunk in pool.map(_run_chunk, chunks):
                 results.extend(chunk)
+                if progress is not None:
+                    progress(len(results))
             return results
     finally:
         _TASK = None
+
+
+def _in_process(func: Callable[[Any], T], items: Sequence[Any], progress: Callable[[int], None] | None) -> list[T]:
+    results: list[T] = []
+    for item in items:
+        results.append(func(item))
+        if progress is not None:
+            progress(len(results))
+    return results

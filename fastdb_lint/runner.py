@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from fastdb_lint.cache import Cache, content_hash, project_fingerprint
 from fastdb_lint.config import Settings
@@ -38,6 +38,14 @@ class RunOptions:
     # None disables the cache.
     cache_dir: Path | None = None
     jobs: int = 1
+    # Told (phase, files done, files in the phase) as the index and lint passes go.
+    progress: Callable[[str, int, int], None] | None = None
+
+    def reporter(self, phase: str, total: int) -> Callable[[int], None] | None:
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda done: progress(phase, done, total)
 
 
 @dataclass
@@ -287,7 +295,8 @@ def _run_project(
     if to_collect:
         from fastdb_lint.parallel import parallel_map
 
-        for item, facts in zip(to_collect, parallel_map(_collect, to_collect, options.jobs)):
+        reporter = options.reporter("indexing", len(to_collect))
+        for item, facts in zip(to_collect, parallel_map(_collect, to_collect, options.jobs, reporter)):
             assert item.source is not None
             key = Cache.facts_key(item.digest, item.module_rel)
             digests.append((item.module_rel, cache.put_facts(key, facts) if cache else ""))
@@ -323,7 +332,7 @@ def _run_project(
     engine = Engine(settings, ProjectIndex(collected))
     _WORK = (engine, options)
     try:
-        outcomes = parallel_map(_work, pending, options.jobs)
+        outcomes = parallel_map(_work, pending, options.jobs, options.reporter("linting", len(pending)))
     finally:
         _WORK = None
     for item, outcome in zip(pending, outcomes):

@@ -226,3 +226,60 @@ def test_statistics_and_output_file(cli, project):
     result = cli("check", ".", "--output-format", "json", "-o", str(out), cwd=project)
     assert result.returncode == 1 and result.stdout == ""
     assert json.loads(out.read_text(encoding="utf-8"))[0]["code"] == "FDB201"
+
+
+def _run_with_terminal_stderr(args: list[str], cwd, env_extra: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal; (exit code, stdout, terminal output)."""
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TERM")}
+    env.update({"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])), **(env_extra or {})})
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastdb_lint", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=follower, env=env
+        )
+        os.close(follower)
+        stdout = proc.communicate(timeout=120)[0].decode()
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal is closed once the process is gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    return proc.returncode, stdout, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_progress_shows_on_a_terminal_only_and_never_in_the_report(tmp_path, cli):
+    from fastdb_lint.progress import MIN_FILES
+
+    count = MIN_FILES + 10
+    for i in range(count):
+        (tmp_path / f"m{i}.py").write_text(ASYNC_FACTORY_BAD, encoding="utf-8")
+    args = ["check", "--no-cache", "--output-format", "json", "."]
+    code, stdout, terminal = _run_with_terminal_stderr(args, tmp_path)
+    assert code == 1
+    assert f"fastdb-lint: linting {count}/{count} files" in terminal
+    assert terminal.endswith("files\r\x1b[K"), "the line is erased at the end"
+    assert len(json.loads(stdout)) == count
+
+    code, _, terminal = _run_with_terminal_stderr(args, tmp_path, {"CI": "true"})
+    assert code == 1 and terminal == ""
+    assert cli(*args, cwd=tmp_path).stderr == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_no_progress_for_a_few_files(tmp_path):
+    (tmp_path / "db.py").write_text(ASYNC_FACTORY_BAD, encoding="utf-8")
+    code, _, terminal = _run_with_terminal_stderr(["check", "--no-cache", "."], tmp_path)
+    assert code == 1 and terminal == ""
