@@ -447,7 +447,7 @@ def project_trigger_words(project: ProjectIndex, sessions: SessionTypes) -> set[
 
 def build_index(files: list[tuple[str, str, str]]) -> ProjectIndex:
     """Index (path, relpath, text) triples, skipping files that cannot hold facts."""
-    return ProjectIndex([collect_facts(p, r, t) for p, r, t in files if wants_index(t)])
+    return ProjectIndex([collect_facts(p, r, t) for p, r, t in files if wants_index(t, r)])
 
 
 def lint_sources(

@@ -118,7 +118,7 @@ class Project:
         current = self._overlay.get(key)
         if current is not None and current[0] == text:
             return current[1]
-        facts = collect_facts(key, module_rel, text) if wants_index(text) else None
+        facts = collect_facts(key, module_rel, text) if wants_index(text, module_rel) else None
         self._overlay[key] = (text, facts)
         self._index = None
         return facts
@@ -131,8 +131,9 @@ class Project:
         """Re-read one file that changed on disk."""
         key = path_key(path)
         text = _read_text(path)
-        if text is not None and wants_index(text):
-            self._disk[key] = collect_facts(key, self.module_path(path), text)
+        module_rel = self.module_path(path)
+        if text is not None and wants_index(text, module_rel):
+            self._disk[key] = collect_facts(key, module_rel, text)
         else:
             self._disk.pop(key, None)
         self._index = None
@@ -247,7 +248,7 @@ class Workspace:
             facts = target.project.open_text(target.key, target.module_rel, text)
             self._open[target.key] = target.project
             return target.project.prepared_engine(), facts
-        facts = collect_facts(target.key, target.module_rel, text) if wants_index(text) else None
+        facts = collect_facts(target.key, target.module_rel, text) if wants_index(text, target.module_rel) else None
         return Engine(target.settings, ProjectIndex([facts] if facts else [])), facts
 
     # -- requests ----------------------------------------------------------------

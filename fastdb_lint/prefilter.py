@@ -9,12 +9,19 @@ from collections.abc import Iterable
 
 # Words that make a file worth parsing for rules that do not declare their own.
 BASE_TRIGGERS: tuple[str, ...] = ("sqlalchemy", "sqlmodel", "Session", "session")
-# Words that make a file worth indexing for the project-wide analyses.
-INDEX_TRIGGERS: tuple[str, ...] = ("sqlalchemy", "sqlmodel", "fastapi", "Depends", "Session", "relationship", "dispose")
+# Words that make a file worth indexing for the project-wide analyses ("://" for
+# settings modules that only hold a database URL).
+INDEX_TRIGGERS: tuple[str, ...] = (
+    "sqlalchemy", "sqlmodel", "fastapi", "Depends", "Session", "relationship", "dispose", "://",
+)
 
 
-def wants_index(text: str) -> bool:
-    return any(word in text for word in INDEX_TRIGGERS)
+def wants_index(text: str, path: str = "") -> bool:
+    """Whether a file can hold facts other files need. A package's ``__init__.py``
+    with imports is indexed whatever it mentions: it may re-export models or sessions."""
+    if any(word in text for word in INDEX_TRIGGERS):
+        return True
+    return path.replace("\\", "/").rsplit("/", 1)[-1] == "__init__.py" and "import" in text
 
 
 def words_regex(words: Iterable[str]) -> re.Pattern[str] | None:

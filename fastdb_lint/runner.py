@@ -284,7 +284,7 @@ def _run_project(
     to_collect: list[_Input] = []
     for item in readable:
         assert item.source is not None
-        if not wants_index(item.source.text):
+        if not wants_index(item.source.text, item.module_rel):
             continue
         hit = cache.get_facts_digest(Cache.facts_key(item.digest, item.module_rel)) if cache else None
         if hit is None:
