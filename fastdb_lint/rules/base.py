@@ -72,14 +72,18 @@ class Rule:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        handlers: dict[str, object] = {}
+        for klass in reversed(cls.__mro__):
+            handlers.update((name, value) for name, value in vars(klass).items() if name.startswith(("visit_", "leave_")))
         visitors, leavers = [], []
-        for attr, _ in inspect.getmembers(cls, inspect.isfunction):
-            for prefix, bucket in (("visit_", visitors), ("leave_", leavers)):
-                if attr.startswith(prefix):
-                    node_type = getattr(cst, attr[len(prefix) :], None)
-                    if not (isinstance(node_type, type) and issubclass(node_type, cst.CSTNode)):
-                        raise TypeError(f"{cls.__name__}.{attr}: no LibCST node named {attr[len(prefix):]}")
-                    bucket.append((node_type, attr))
+        for attr in sorted(handlers):
+            if not inspect.isfunction(handlers[attr]):
+                continue
+            prefix, node_name = attr.split("_", 1)
+            node_type = getattr(cst, node_name, None)
+            if not (isinstance(node_type, type) and issubclass(node_type, cst.CSTNode)):
+                raise TypeError(f"{cls.__name__}.{attr}: no LibCST node named {node_name}")
+            (visitors if prefix == "visit" else leavers).append((node_type, attr))
         cls._visitors = visitors
         cls._leavers = leavers
 
