@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import libcst as cst
 
+from fastdb_lint.analysis.alembic import AlembicFile, classify
 from fastdb_lint.analysis.fastapi import is_route_handler
 from fastdb_lint.analysis.imports import ImportTable, dotted_cst
 from fastdb_lint.analysis.index import FileFacts, ProjectIndex
@@ -31,9 +33,9 @@ if TYPE_CHECKING:
     from fastdb_lint.rules.base import Rule
 
 _CONNECT_METHODS = {"connect", "begin"}
-# Node types whose entry or exit updates the context's own scopes and bindings.
-_SCOPE_ENTER_TYPES = frozenset({cst.FunctionDef, cst.ClassDef, cst.Import, cst.ImportFrom, cst.For, cst.CompFor, cst.With})
-_SCOPE_LEAVE_TYPES = frozenset({cst.FunctionDef, cst.ClassDef, cst.Assign, cst.AnnAssign, cst.NamedExpr, cst.AugAssign})
+_KEYWORD_LITERALS = frozenset({cst.SimpleString, cst.Name, cst.Integer})
+
+Handler = Callable[[cst.CSTNode], None]
 
 
 @dataclass
@@ -100,6 +102,8 @@ class FileContext:
         self.module_name = module_name
         self.stack: list[cst.CSTNode] = []
         self.functions: list[FunctionScope] = []
+        # The innermost enclosing function (``functions[-1]``), None at module level.
+        self.function: FunctionScope | None = None
         self.classes: list[str] = []
         self.pending: list[PendingFinding] = []
         self.current_rule: Rule | None = None
@@ -107,16 +111,38 @@ class FileContext:
         self.loading = InstanceOrigins(self)
         # Assignments to plain names per scope (module, functions), in source order.
         self.values = LocalValues(self)
+        # How many of the enclosing function scopes bind each name (parameters included).
+        self._local_names: dict[str, int] = {}
+        # Dotted names of the Attribute chains asked about, by node id (the node is kept
+        # alongside so that its id cannot be reused).
+        self._dotted: dict[int, tuple[cst.CSTNode, str | None]] = {}
+        self._hooks: tuple[dict[type, tuple[Handler, ...]], dict[type, tuple[Handler, ...]]] | None = None
+
+    @cached_property
+    def alembic(self) -> AlembicFile:
+        """What the file is to Alembic (a migration script, ``env.py``, neither)."""
+        return classify(self.relpath, self.module)
 
     # -- names ---------------------------------------------------------------
 
     def qualname(self, expr: cst.CSTNode | None) -> str | None:
         """Canonical qualified name of a Name/Attribute chain (None for locals)."""
-        dotted = dotted_cst(expr)
-        if dotted is None:
+        if type(expr) is cst.Name:
+            dotted: str | None = expr.value
+            head = expr.value
+        elif type(expr) is cst.Attribute:
+            cached = self._dotted.get(id(expr))
+            if cached is None:
+                dotted = dotted_cst(expr)
+                self._dotted[id(expr)] = (expr, dotted)
+            else:
+                dotted = cached[1]
+            if dotted is None:
+                return None
+            head = dotted.partition(".")[0]
+        else:
             return None
-        head = dotted.split(".", 1)[0]
-        if any(head in scope.bindings or head in scope.params for scope in self.functions):
+        if head in self._local_names:
             return None
         return self.imports.resolve(dotted)
 
@@ -124,10 +150,6 @@ class FileContext:
         return self.qualname(call.func)
 
     # -- scopes ----------------------------------------------------------------
-
-    @property
-    def function(self) -> FunctionScope | None:
-        return self.functions[-1] if self.functions else None
 
     @property
     def in_async_function(self) -> bool:
@@ -149,29 +171,27 @@ class FileContext:
 
     def kind(self, expr: cst.BaseExpression | None) -> DbKind | None:
         """What database object ``expr`` evaluates to, or None when unknown."""
-        if expr is None:
-            return None
-        if isinstance(expr, cst.Await):
-            return None
-        if isinstance(expr, cst.Name):
-            for scope in reversed(self.functions):
-                if expr.value in scope.bindings:
-                    return scope.bindings[expr.value]
-                if expr.value in scope.params:
-                    return None
-            qual = self.imports.resolve(expr.value)
+        if type(expr) is cst.Name:
+            name = expr.value
+            if name in self._local_names:
+                for scope in reversed(self.functions):
+                    if name in scope.bindings:
+                        return scope.bindings[name]
+                    if name in scope.params:
+                        return None
+            qual = self.imports.resolve(name)
             return self.sessions.kind_of_value(qual) if qual else None
-        if isinstance(expr, cst.Attribute):
-            if isinstance(expr.value, cst.Name) and expr.value.value in ("self", "cls"):
+        if type(expr) is cst.Attribute:
+            if type(expr.value) is cst.Name and expr.value.value in ("self", "cls"):
                 if self.classes:
                     class_qual = f"{self.module_name}.{self.classes[-1]}" if self.module_name else self.classes[-1]
                     return self.sessions.self_attr_kind(class_qual, expr.attr.value)
                 return None
             qual = self.qualname(expr)
             return self.sessions.kind_of_value(qual) if qual else None
-        if isinstance(expr, cst.Call):
+        if type(expr) is cst.Call:
             func = expr.func
-            if isinstance(func, cst.Attribute):
+            if type(func) is cst.Attribute:
                 owner = self.kind(func.value)
                 method = func.attr.value
                 if owner is not None:
@@ -180,7 +200,7 @@ class FileContext:
                     if owner in (DbKind.SYNC_ENGINE, DbKind.ASYNC_ENGINE) and method in _CONNECT_METHODS:
                         return DbKind.ASYNC_CONNECTION if owner is DbKind.ASYNC_ENGINE else DbKind.SYNC_CONNECTION
                     return None
-            owner = self.kind(func) if not isinstance(func, cst.Call) else None
+            owner = self.kind(func) if type(func) is not cst.Call else None
             produced = product_of(owner)
             if produced is not None:
                 return produced
@@ -195,7 +215,7 @@ class FileContext:
                 qual = self.qualname(arg.value)
                 if qual is not None:
                     out[arg.keyword.value] = qual
-                elif isinstance(arg.value, (cst.SimpleString, cst.Name, cst.Integer)):
+                elif type(arg.value) in _KEYWORD_LITERALS:
                     out[arg.keyword.value] = "?"
         return out
 
@@ -205,7 +225,10 @@ class FileContext:
 
     def _bind(self, name: str, kind: DbKind | None) -> None:
         if self.functions:
-            self.functions[-1].bindings[name] = kind
+            scope = self.functions[-1]
+            if name not in scope.bindings and name not in scope.params:
+                self._local_names[name] = self._local_names.get(name, 0) + 1
+            scope.bindings[name] = kind
 
     # -- reporting -------------------------------------------------------------
 
@@ -219,55 +242,108 @@ class FileContext:
 
     # -- traversal hooks -------------------------------------------------------
 
+    def hooks(self) -> tuple[dict[type, tuple[Handler, ...]], dict[type, tuple[Handler, ...]]]:
+        """What entering and leaving a node of each type updates, in order: the
+        context's scopes, then the loading analysis, then the local values on entry;
+        the reverse on exit."""
+        if self._hooks is None:
+            enter: dict[type, list[Handler]] = {}
+            leave: dict[type, list[Handler]] = {}
+            for table in (self._enter_hooks(), self.loading.enter_hooks(), self.values.enter_hooks()):
+                for kind, hook in table.items():
+                    enter.setdefault(kind, []).append(hook)
+            for table in (self.loading.leave_hooks(), self.values.leave_hooks(), self._leave_hooks()):
+                for kind, hook in table.items():
+                    leave.setdefault(kind, []).append(hook)
+            self._hooks = (
+                {kind: tuple(hooks) for kind, hooks in enter.items()},
+                {kind: tuple(hooks) for kind, hooks in leave.items()},
+            )
+        return self._hooks
+
     def enter(self, node: cst.CSTNode) -> None:
-        kind = type(node)
-        if kind in _SCOPE_ENTER_TYPES:
-            if kind is cst.FunctionDef:
-                self._enter_function(node)  # type: ignore[arg-type]
-            elif kind is cst.ClassDef:
-                self.classes.append(node.name.value)  # type: ignore[attr-defined]
-            elif kind is cst.Import or kind is cst.ImportFrom:
-                if self._imports_from_traversal:
-                    self.imports.add_cst(node)  # type: ignore[arg-type]
-            elif kind is cst.For or kind is cst.CompFor:
-                target = node.target  # type: ignore[attr-defined]
-                if type(target) is cst.Name:
-                    self._bind(target.value, None)
-                self._record(target, None)
-            elif kind is cst.With:
-                for item in node.items:  # type: ignore[attr-defined]
-                    if item.asname is not None:
-                        if type(item.asname.name) is cst.Name:
-                            self._bind(item.asname.name.value, self._context_kind(item.item))
-                        self._record(item.asname.name, None)
-        self.loading.enter(node)
-        self.values.enter(node)
+        for hook in self.hooks()[0].get(type(node), ()):
+            hook(node)
 
     def leave(self, node: cst.CSTNode) -> None:
-        self.loading.leave(node)
-        self.values.leave(node)
-        kind = type(node)
-        if kind not in _SCOPE_LEAVE_TYPES:
-            return
-        if kind is cst.FunctionDef:
-            self.functions.pop()
-        elif kind is cst.ClassDef:
-            self.classes.pop()
-        elif kind is cst.Assign:
-            for target in node.targets:  # type: ignore[attr-defined]
-                self._record(target.target, node.value)  # type: ignore[attr-defined]
-            if len(node.targets) == 1 and type(node.targets[0].target) is cst.Name:  # type: ignore[attr-defined]
-                self._bind(node.targets[0].target.value, self.kind(node.value))  # type: ignore[attr-defined]
-        elif kind is cst.AnnAssign:
-            if node.value is not None:  # type: ignore[attr-defined]
-                self._record(node.target, node.value)  # type: ignore[attr-defined]
-            if type(node.target) is cst.Name:  # type: ignore[attr-defined]
-                annotated = self.sessions.kind_of_type(type_from_cst(node.annotation, self.imports))  # type: ignore[attr-defined]
-                self._bind(node.target.value, annotated if annotated is not None else self.kind(node.value))  # type: ignore[attr-defined]
-        elif kind is cst.NamedExpr:
-            self._record(node.target, node.value)  # type: ignore[attr-defined]
-        elif kind is cst.AugAssign:
-            self._record(node.target, None)  # type: ignore[attr-defined]
+        for hook in self.hooks()[1].get(type(node), ()):
+            hook(node)
+
+    def _enter_hooks(self) -> dict[type, Handler]:
+        hooks: dict[type, Handler] = {
+            cst.FunctionDef: self._enter_function,  # type: ignore[dict-item]
+            cst.ClassDef: self._enter_class,  # type: ignore[dict-item]
+            cst.For: self._enter_loop,  # type: ignore[dict-item]
+            cst.CompFor: self._enter_loop,  # type: ignore[dict-item]
+            cst.With: self._enter_with,  # type: ignore[dict-item]
+        }
+        if self._imports_from_traversal:
+            hooks[cst.Import] = hooks[cst.ImportFrom] = self._enter_import  # type: ignore[assignment]
+        return hooks
+
+    def _leave_hooks(self) -> dict[type, Handler]:
+        return {
+            cst.FunctionDef: self._leave_function,
+            cst.ClassDef: self._leave_class,
+            cst.Assign: self._leave_assign,  # type: ignore[dict-item]
+            cst.AnnAssign: self._leave_ann_assign,  # type: ignore[dict-item]
+            cst.NamedExpr: self._leave_named_expr,  # type: ignore[dict-item]
+            cst.AugAssign: self._leave_aug_assign,  # type: ignore[dict-item]
+        }
+
+    def _enter_class(self, node: cst.ClassDef) -> None:
+        self.classes.append(node.name.value)
+
+    def _enter_import(self, node: cst.Import | cst.ImportFrom) -> None:
+        self.imports.add_cst(node)
+
+    def _enter_loop(self, node: cst.For | cst.CompFor) -> None:
+        target = node.target
+        if type(target) is cst.Name:
+            self._bind(target.value, None)
+        self._record(target, None)
+
+    def _enter_with(self, node: cst.With) -> None:
+        for item in node.items:
+            if item.asname is not None:
+                if type(item.asname.name) is cst.Name:
+                    self._bind(item.asname.name.value, self._context_kind(item.item))
+                self._record(item.asname.name, None)
+
+    def _leave_function(self, node: cst.CSTNode) -> None:
+        scope = self.functions.pop()
+        self.function = self.functions[-1] if self.functions else None
+        local_names = self._local_names
+        for name in scope.bindings.keys() | scope.params.keys():
+            count = local_names[name] - 1
+            if count:
+                local_names[name] = count
+            else:
+                del local_names[name]
+
+    def _leave_class(self, node: cst.CSTNode) -> None:
+        self.classes.pop()
+
+    def _leave_assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._record(target.target, node.value)
+        if len(node.targets) == 1:
+            only = node.targets[0].target
+            if type(only) is cst.Name:
+                self._bind(only.value, self.kind(node.value))
+
+    def _leave_ann_assign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._record(node.target, node.value)
+        if type(node.target) is cst.Name:
+            annotated = self.sessions.kind_of_type(type_from_cst(node.annotation, self.imports))
+            self._bind(node.target.value, annotated if annotated is not None else self.kind(node.value))
+
+    def _leave_named_expr(self, node: cst.NamedExpr) -> None:
+        self._record(node.target, node.value)
+
+    def _leave_aug_assign(self, node: cst.AugAssign) -> None:
+        self._record(node.target, None)
 
     def assigned(self, name: str) -> list[cst.BaseExpression | None] | None:
         """Values assigned so far to the local ``name`` of the innermost function (None
@@ -281,19 +357,19 @@ class FileContext:
         if not self.functions:
             return
         assignments = self.functions[-1].assignments
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             assignments.setdefault(target.value, []).append(value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
+        elif type(target) is cst.Tuple or type(target) is cst.List:
             for element in target.elements:
                 self._record(element.value, None)
-        elif isinstance(target, cst.StarredElement):
+        elif type(target) is cst.StarredElement:
             self._record(target.value, None)
 
     def _context_kind(self, expr: cst.BaseExpression) -> DbKind | None:
         kind = self.kind(expr)
         if kind is not None:
             return kind if not kind.is_factory else None
-        if isinstance(expr, cst.Call):
+        if type(expr) is cst.Call:
             callee = self.qualname(expr.func)
             if callee is not None:
                 return self.sessions.kind_of_context(callee, self.keyword_qualnames(expr))
@@ -317,12 +393,16 @@ class FileContext:
         for param in (*params.posonly_params, *params.params, *params.kwonly_params):
             scope.params[param.name.value] = param
         self.functions.append(scope)
+        self.function = scope
+        local_names = self._local_names
+        for name in scope.params:
+            local_names[name] = local_names.get(name, 0) + 1
         for param in scope.params.values():
             scope.bindings[param.name.value] = self.param_kind(param)
 
     def stack_parent_is_class(self, node: cst.FunctionDef) -> bool:
         # stack[-1] is the function itself; its parents are IndentedBlock then ClassDef.
-        return len(self.stack) >= 3 and isinstance(self.stack[-3], cst.ClassDef)
+        return len(self.stack) >= 3 and type(self.stack[-3]) is cst.ClassDef
 
     def param_kind(self, param: cst.Param) -> DbKind | None:
         if param.annotation is not None:
@@ -346,9 +426,6 @@ def _defined_names_cst(stmt: cst.CSTNode) -> list[str]:
                 names.append(small.target.value)
         return names
     return []
-
-
-Handler = Callable[[cst.CSTNode], None]
 
 
 _WALKERS: dict[frozenset[type], Walker] = {}
@@ -390,24 +467,47 @@ class Traversal:
                 self.failed.append((rule, exc))
         ctx.current_rule = None
 
-    def on_visit(self, node: cst.CSTNode) -> None:
-        ctx = self.ctx
-        ctx.stack.append(node)
-        ctx.enter(node)
-        handlers = self.visit_handlers.get(type(node))
-        if handlers:
-            self._dispatch(handlers, node)
-
     def run(self) -> None:
-        include = frozenset(self.visit_handlers) | frozenset(self.leave_handlers)
-        _walker(include & TRIVIA_TYPES).walk(self.ctx.module, self.on_visit, self.on_leave)
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        handlers = self.leave_handlers.get(type(original_node))
-        if handlers:
-            self._dispatch(handlers, original_node)
-        self.ctx.leave(original_node)
-        self.ctx.stack.pop()
+        """Walk the module in source order. For each node: push it on the context's
+        stack, update the context, hand it to the visit handlers, walk its children,
+        hand it to the leave handlers, update the context and pop it."""
+        ctx = self.ctx
+        stack = ctx.stack
+        enter_hooks, leave_hooks = ctx.hooks()
+        visit_handlers = self.visit_handlers
+        leave_handlers = self.leave_handlers
+        dispatch = self._dispatch
+        include = frozenset(visit_handlers) | frozenset(leave_handlers)
+        children = _walker(include & TRIVIA_TYPES).children
+        node: cst.CSTNode | None = ctx.module
+        pending: list[Iterator[cst.CSTNode]] = []
+        while True:
+            if node is not None:
+                stack.append(node)
+                kind = type(node)
+                hooks = enter_hooks.get(kind)
+                if hooks is not None:
+                    for hook in hooks:
+                        hook(node)
+                handlers = visit_handlers.get(kind)
+                if handlers is not None:
+                    dispatch(handlers, node)
+                pending.append(iter(children(node)))
+            else:
+                pending.pop()
+                done = stack[-1]
+                kind = type(done)
+                handlers = leave_handlers.get(kind)
+                if handlers is not None:
+                    dispatch(handlers, done)
+                hooks = leave_hooks.get(kind)
+                if hooks is not None:
+                    for hook in hooks:
+                        hook(done)
+                stack.pop()
+                if not pending:
+                    return
+            node = next(pending[-1], None)
 
 
 def run_traversal(ctx: FileContext, rules: list[Rule]) -> list[tuple[Rule, BaseException]]:

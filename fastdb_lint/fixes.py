@@ -10,7 +10,8 @@ rounds after re-linting.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Mapping, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodeRange
@@ -18,11 +19,13 @@ from libcst.metadata import CodeRange
 from fastdb_lint.analysis.imports import canonical, dotted_cst
 from fastdb_lint.diagnostics import Applicability, Edit, Fix
 from fastdb_lint.source import SourceText
+from fastdb_lint.walk import NODE_TYPES, TRIVIA_TYPES, Walker
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext
 
 Mode = Literal["replace", "before", "after", "line_before", "line_after"]
+_Node = TypeVar("_Node", bound=cst.CSTNode)
 
 
 @dataclass
@@ -61,7 +64,7 @@ class FixBuilder(PendingFix):
             # follow the block's indentation get that indentation written out.
             indent = self._block_indent(node)
             if indent:
-                new = new.visit(_ExplicitIndent(indent))
+                new = _explicit_indent(new, indent)
         self.edits.append(NodeEdit(node, "replace", new))
         return self
 
@@ -91,7 +94,7 @@ class FixBuilder(PendingFix):
 
     def set_keyword(self, call: cst.Call, name: str, value: str) -> FixBuilder:
         """Give ``call`` the keyword argument ``name=value`` (replacing its value if set)."""
-        expr = cst.parse_expression(value)
+        expr = parse_expression(value)
         for arg in call.args:
             if arg.keyword is not None and arg.keyword.value == name:
                 return self.replace(arg.value, expr)
@@ -161,7 +164,9 @@ class FixBuilder(PendingFix):
                     if isinstance(last.comma, cst.Comma) and len(names) >= 2:
                         names[-1] = last.with_changes(comma=names[-2].comma)
                     names.append(new_alias)
-                    return self.replace(small, small_now.with_changes(names=names))
+                    # A module-level statement: no block indentation to write out.
+                    self.edits.append(NodeEdit(small, "replace", small_now.with_changes(names=names)))
+                    return self
         prefix = f"from {module} import "
         for edit in self.edits:
             if edit.mode in ("line_after", "line_before") and isinstance(edit.content, str) and edit.content.startswith(prefix):
@@ -210,39 +215,65 @@ class FixBuilder(PendingFix):
         return self
 
 
-class _ExplicitIndent(cst.CSTTransformer):
-    """Writes a block's indentation into the whitespace that inherits it (lines inside
-    brackets and comment lines), so that the node renders the same on its own."""
+# Walks every child of a node, whitespace and punctuation included.
+_ALL_NODES = Walker(TRIVIA_TYPES)
 
-    def __init__(self, indent: str) -> None:
-        super().__init__()
-        self.indent = indent
 
-    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
-        return False
+def map_line_whitespace(
+    node: _Node,
+    change: Callable[[cst.ParenthesizedWhitespace | cst.EmptyLine], cst.CSTNode],
+    *,
+    into_blocks: bool = True,
+) -> _Node:
+    """``node`` with ``change`` applied to every ``ParenthesizedWhitespace`` and
+    ``EmptyLine`` in it, innermost first (as a ``CSTTransformer``'s ``leave_`` methods
+    would), not looking inside indented blocks unless ``into_blocks``. The parts that do
+    not change are kept as they are."""
+    kind = type(node)
+    if kind is cst.IndentedBlock and not into_blocks:
+        return node
+    changes: dict[str, object] = {}
+    for name in _ALL_NODES.field_names(kind):
+        value = getattr(node, name)
+        value_type = type(value)
+        if value_type is tuple or value_type is list:
+            items = [
+                map_line_whitespace(item, change, into_blocks=into_blocks) if type(item) in NODE_TYPES else item
+                for item in value
+            ]
+            if any(new is not old for new, old in zip(items, value)):
+                changes[name] = value_type(items)
+        elif value_type in NODE_TYPES:
+            new = map_line_whitespace(value, change, into_blocks=into_blocks)
+            if new is not value:
+                changes[name] = new
+    if changes:
+        node = node.with_changes(**changes)
+    if kind is cst.ParenthesizedWhitespace or kind is cst.EmptyLine:
+        return change(node)  # type: ignore[arg-type,return-value]
+    return node
 
-    def leave_ParenthesizedWhitespace(
-        self, original_node: cst.ParenthesizedWhitespace, updated_node: cst.ParenthesizedWhitespace
-    ) -> cst.ParenthesizedWhitespace:
-        if not updated_node.indent:
-            return updated_node
-        return updated_node.with_changes(
-            indent=False, last_line=cst.SimpleWhitespace(self.indent + updated_node.last_line.value)
-        )
 
-    def leave_EmptyLine(self, original_node: cst.EmptyLine, updated_node: cst.EmptyLine) -> cst.EmptyLine:
-        if not updated_node.indent:
-            return updated_node
-        return updated_node.with_changes(
-            indent=False, whitespace=cst.SimpleWhitespace(self.indent + updated_node.whitespace.value)
-        )
+def _explicit_indent(node: _Node, indent: str) -> _Node:
+    """``node`` with the block indentation ``indent`` written into the whitespace that
+    inherits it (lines inside brackets and comment lines, outside indented blocks), so
+    that it renders the same on its own."""
+
+    def write(whitespace: cst.ParenthesizedWhitespace | cst.EmptyLine) -> cst.CSTNode:
+        if not whitespace.indent:
+            return whitespace
+        if isinstance(whitespace, cst.ParenthesizedWhitespace):
+            return whitespace.with_changes(indent=False, last_line=cst.SimpleWhitespace(indent + whitespace.last_line.value))
+        return whitespace.with_changes(indent=False, whitespace=cst.SimpleWhitespace(indent + whitespace.whitespace.value))
+
+    return map_line_whitespace(node, write, into_blocks=False)
 
 
 def _indentation(ancestors: Sequence[cst.CSTNode], module: cst.Module) -> str:
     return "".join(
-        (n.indent if n.indent is not None else module.default_indent)
+        (n.indent if n.indent is not None else module.default_indent)  # type: ignore[attr-defined]
         for n in ancestors
-        if isinstance(n, cst.IndentedBlock)
+        if type(n) is cst.IndentedBlock
     )
 
 
@@ -251,7 +282,7 @@ def _path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None
     pending: list[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = [(root, ())]
     while pending:
         current, path = pending.pop()
-        for child in current.children:
+        for child in _ALL_NODES.children(current):
             if child is target:
                 return list(path)
             pending.append((child, (*path, child)))
@@ -271,6 +302,13 @@ def _first_code_statement(body: Sequence[cst.BaseStatement]) -> cst.BaseStatemen
     if not body:
         return None
     return body[0]
+
+
+@lru_cache(maxsize=1024)
+def parse_expression(code: str) -> cst.BaseExpression:
+    """``libcst.parse_expression``, parsing each text once (nodes are immutable, so a
+    parsed expression can serve as the content of several fixes)."""
+    return cst.parse_expression(code)
 
 
 def append_arg(call: cst.Call, new_arg: cst.Arg) -> list[cst.Arg]:

@@ -10,7 +10,9 @@ deeply nested expressions cannot exhaust the interpreter's recursion limit.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Iterable
+import functools
+import typing
+from typing import Callable, Iterable, Iterator
 
 import libcst as cst
 
@@ -36,9 +38,10 @@ _TRIVIA_BASES: tuple[type, ...] = (
 )
 
 
-def _concrete_node_types() -> set[type]:
-    found: set[type] = set()
-    pending: list[type] = [cst.CSTNode]
+def _concrete_node_types(base: type = cst.CSTNode) -> set[type]:
+    """``base`` (when concrete) and its concrete subclasses."""
+    found: set[type] = {base}
+    pending: list[type] = [base]
     while pending:
         cls = pending.pop()
         for sub in cls.__subclasses__():
@@ -63,6 +66,48 @@ def _field_order(cls: type) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _declared_node_types(annotation: object) -> frozenset[type] | None:
+    """Concrete node types a field declared as ``annotation`` can hold; None when the
+    annotation cannot be read that way (the field is then always walked)."""
+    if isinstance(annotation, type):
+        if annotation in NODE_TYPES or cst.CSTNode in annotation.__mro__:
+            return _subclass_node_types(annotation)
+        if annotation in (str, bool, int, type(None), cst.MaybeSentinel):
+            return frozenset()
+        return None
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return frozenset()
+    if origin is None:
+        return None
+    found: set[type] = set()
+    for argument in typing.get_args(annotation):
+        kinds = _declared_node_types(argument)
+        if kinds is None:
+            return None
+        found |= kinds
+    return frozenset(found)
+
+
+@functools.cache
+def _subclass_node_types(base: type) -> frozenset[type]:
+    return frozenset(_concrete_node_types(base))
+
+
+def _walked_fields(cls: type, skip: frozenset[type]) -> tuple[str, ...]:
+    """The fields of ``cls`` that can hold a node not in ``skip``, in walk order."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError):  # an annotation that does not resolve: walk every field
+        return _field_order(cls)
+    walked = []
+    for name in _field_order(cls):
+        kinds = _declared_node_types(hints.get(name))
+        if kinds is None or not kinds <= skip:
+            walked.append(name)
+    return tuple(walked)
+
+
 class Walker:
     """Walks trees, calling ``on_enter``/``on_leave`` for every node not skipped."""
 
@@ -70,24 +115,31 @@ class Walker:
         self.skip = TRIVIA_TYPES - frozenset(include)
         self.fields: dict[type, tuple[str, ...]] = {}
 
-    def _children(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+    def field_names(self, cls: type) -> tuple[str, ...]:
+        """The fields of node type ``cls`` that can hold a walked node."""
+        names = self.fields.get(cls)
+        if names is None:
+            names = self.fields[cls] = _walked_fields(cls, self.skip)
+        return names
+
+    def children(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+        """The node's children that are walked, in source order."""
         cls = type(node)
         names = self.fields.get(cls)
         if names is None:
-            names = self.fields[cls] = _field_order(cls)
+            names = self.field_names(cls)
         skip = self.skip
         kids: list[cst.CSTNode] = []
         for name in names:
             value = getattr(node, name)
             kind = type(value)
-            if kind in NODE_TYPES:
-                if kind not in skip:
-                    kids.append(value)
-            elif kind is tuple or kind is list:
+            if kind is tuple or kind is list:
                 for item in value:
                     item_kind = type(item)
                     if item_kind in NODE_TYPES and item_kind not in skip:
                         kids.append(item)
+            elif kind in NODE_TYPES and kind not in skip:
+                kids.append(value)
         return kids
 
     def walk(
@@ -96,16 +148,16 @@ class Walker:
         on_enter: Callable[[cst.CSTNode], None],
         on_leave: Callable[[cst.CSTNode], None],
     ) -> None:
+        children = self.children
         on_enter(root)
-        stack: list[tuple[cst.CSTNode, list[cst.CSTNode], int]] = [(root, self._children(root), 0)]
-        children = self._children
-        while stack:
-            node, kids, index = stack[-1]
-            if index == len(kids):
-                stack.pop()
-                on_leave(node)
+        nodes: list[cst.CSTNode] = [root]
+        pending: list[Iterator[cst.CSTNode]] = [iter(children(root))]
+        while pending:
+            child = next(pending[-1], None)
+            if child is None:
+                pending.pop()
+                on_leave(nodes.pop())
                 continue
-            stack[-1] = (node, kids, index + 1)
-            child = kids[index]
             on_enter(child)
-            stack.append((child, children(child), 0))
+            nodes.append(child)
+            pending.append(iter(children(child)))

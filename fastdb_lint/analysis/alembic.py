@@ -31,7 +31,7 @@ class AlembicFile:
 
 
 def alembic_file(ctx: FileContext) -> AlembicFile:
-    return classify(ctx.relpath, ctx.module)
+    return ctx.alembic
 
 
 def is_migration_file(ctx: FileContext) -> bool:

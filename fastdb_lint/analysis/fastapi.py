@@ -8,6 +8,7 @@ import libcst as cst
 
 from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.index import CallValue
+from fastdb_lint.analysis.syntax import string_value
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext
@@ -45,12 +46,10 @@ def route_decorator(decorator: cst.Decorator, ctx: FileContext) -> bool:
     if not call.args or call.args[0].keyword is not None:
         return False
     first = call.args[0].value
-    return (
-        isinstance(first, cst.SimpleString)
-        and isinstance(first.evaluated_value, str)
-        and first.evaluated_value.startswith("/")
-        and dotted_cst(call.func.value) is not None
-    )
+    if not isinstance(first, cst.SimpleString):
+        return False
+    path = string_value(first)
+    return isinstance(path, str) and path.startswith("/") and dotted_cst(call.func.value) is not None
 
 
 def is_route_handler(node: cst.FunctionDef, ctx: FileContext) -> bool:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import libcst as cst
 
 from fastdb_lint.analysis.imports import dotted_cst
-from fastdb_lint.analysis.index import Relationship
-from fastdb_lint.analysis.syntax import target_names
+from fastdb_lint.analysis.index import FileFacts, Relationship
+from fastdb_lint.analysis.syntax import string_value, target_names
 from fastdb_lint.analysis.sqlalchemy_api import (
     EAGER_LOADERS,
     LAZY_LOAD_STRATEGIES,
@@ -47,11 +47,12 @@ if TYPE_CHECKING:
 
 _LOADING_SESSIONS = (DbKind.ASYNC_SESSION, DbKind.ASYNC_REGISTRY)
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
-_BLOCKS = (cst.IndentedBlock, cst.SimpleStatementSuite)
+_BLOCKS = frozenset({cst.IndentedBlock, cst.SimpleStatementSuite})
 _ENTER_TYPES = frozenset({cst.Attribute, cst.For, cst.With, *_COMPREHENSIONS})
 _LEAVE_TYPES = frozenset(
     {cst.FunctionDef, cst.Await, cst.Assign, cst.AnnAssign, cst.NamedExpr, cst.AugAssign, cst.Del, *_COMPREHENSIONS}
 )
+Hook = Callable[[cst.CSTNode], None]
 _MAX_BASES = 20
 
 
@@ -102,6 +103,7 @@ class InstanceOrigins:
         self._lazy_cache: dict[str, dict[str, Relationship]] = {}
         self._fields_cache: dict[str, frozenset[str]] = {}
         self._class_cache: dict[str, str | None] = {}
+        self._packages: dict[str, list[tuple[str, FileFacts]]] = {}
 
     # -- queries ---------------------------------------------------------------
 
@@ -109,14 +111,14 @@ class InstanceOrigins:
         """Origin of the value ``expr`` evaluates to in the current function."""
         if expr is None or not self._scopes:
             return None
-        if isinstance(expr, cst.Name):
+        if type(expr) is cst.Name:
             binding = self._scopes[-1].get(expr.value)
             return binding.origin if binding is not None else None
-        if isinstance(expr, cst.Await):
+        if type(expr) is cst.Await:
             return self._awaited(expr.expression)
-        if isinstance(expr, cst.Call):
+        if type(expr) is cst.Call:
             return self._call(expr)
-        if isinstance(expr, cst.Subscript):
+        if type(expr) is cst.Subscript:
             base = self.origin(expr.value)
             if base is not None and base.shape is Shape.LIST and len(expr.slice) == 1:
                 index = expr.slice[0].slice
@@ -186,13 +188,30 @@ class InstanceOrigins:
         if resolved is None and module and project.find_module(module) is None:
             # A package whose __init__ is not indexed: the one module below it that
             # defines the class.
-            prefix = f"{module}."
-            found = [f"{m}.{name}" for m, f in project.files.items() if m.startswith(prefix) and name in f.classes]
+            found = [f"{m}.{name}" for m, f in self._modules_under(module) if name in f.classes]
             resolved = found[0] if len(found) == 1 else None
         self._class_cache[qualname] = resolved
         return resolved
 
+    def _modules_under(self, package: str) -> list[tuple[str, FileFacts]]:
+        """The indexed modules inside ``package``, in index order."""
+        found = self._packages.get(package)
+        if found is None:
+            prefix = f"{package}."
+            found = self._packages[package] = [(m, f) for m, f in self.ctx.project.files.items() if m.startswith(prefix)]
+        return found
+
     # -- traversal hooks -------------------------------------------------------
+
+    def enter_hooks(self) -> dict[type, Hook]:
+        """The node types whose entry updates the analysis, with what to call."""
+        hooks: dict[type, Hook] = {kind: self.enter for kind in (cst.FunctionDef, *_ENTER_TYPES)}
+        hooks[cst.Attribute] = self._enter_attribute  # type: ignore[assignment]
+        return hooks
+
+    def leave_hooks(self) -> dict[type, Hook]:
+        """The node types whose exit updates the analysis, with what to call."""
+        return {kind: self.leave for kind in _LEAVE_TYPES}
 
     def enter(self, node: cst.CSTNode) -> None:
         # Dispatch on the exact node type: this runs for every node of every file.
@@ -277,9 +296,10 @@ class InstanceOrigins:
     def _path(self) -> tuple[int, ...]:
         path: list[int] = []
         for node in reversed(self.ctx.stack):
-            if isinstance(node, cst.FunctionDef):
+            node_type = type(node)
+            if node_type is cst.FunctionDef:
                 break
-            if isinstance(node, _BLOCKS):
+            if node_type in _BLOCKS:
                 path.append(id(node))
         return tuple(reversed(path))
 
@@ -325,13 +345,17 @@ class InstanceOrigins:
             return
         binding.origin = replace(binding.origin, eager=binding.origin.eager | {attr})
 
+    def _enter_attribute(self, node: cst.Attribute) -> None:
+        if self._scopes:
+            self._awaitable_attr(node)
+
     def _awaitable_attr(self, node: cst.Attribute) -> None:
         # obj.awaitable_attrs.rel
         inner = node.value
         if (
-            isinstance(inner, cst.Attribute)
+            type(inner) is cst.Attribute
             and inner.attr.value == "awaitable_attrs"
-            and isinstance(inner.value, cst.Name)
+            and type(inner.value) is cst.Name
         ):
             self._mark_loaded(inner.value.value, node.attr.value)
 
@@ -570,7 +594,7 @@ def _string_list(expr: cst.BaseExpression) -> frozenset[str] | None:
         value = element.value
         if isinstance(element, cst.StarredElement) or not isinstance(value, cst.SimpleString):
             return None
-        evaluated = value.evaluated_value
+        evaluated = string_value(value)
         if not isinstance(evaluated, str):
             return None
         names.add(evaluated)

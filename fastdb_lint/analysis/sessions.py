@@ -41,6 +41,12 @@ class SessionTypes:
         self.index = index
         self._values: dict[str, DbKind | None] = {}
         self._deps: dict[str, DbKind | None] = {}
+        # How many symbol or dependency inferences are under way: while one is, the
+        # names it is computing read as unknown (a recursion guard), so answers that
+        # depend on them are not remembered.
+        self._busy = 0
+        self._calls: dict[tuple[str, str | None], DbKind | None] = {}
+        self._types: dict[tuple[TypeExpr, bool], DbKind | None] = {}
 
     # -- calls ------------------------------------------------------------------
 
@@ -48,6 +54,16 @@ class SessionTypes:
         """Kind of ``callee(...)``'s result."""
         if callee is None or depth > _MAX_DEPTH:
             return None
+        if depth == 0 and not self._busy:
+            key = (callee, keywords.get("class_") if keywords else None)
+            try:
+                return self._calls[key]
+            except KeyError:
+                kind = self._calls[key] = self._kind_of_call(callee, keywords, depth)
+                return kind
+        return self._kind_of_call(callee, keywords, depth)
+
+    def _kind_of_call(self, callee: str, keywords: dict[str, str] | None, depth: int) -> DbKind | None:
         kind = CONSTRUCTOR_KINDS.get(callee)
         if kind is not None:
             if callee == "sqlalchemy.orm.sessionmaker" and keywords and "class_" in keywords:
@@ -83,12 +99,16 @@ class SessionTypes:
             return self._values[qualname]
         self._values[qualname] = None  # recursion guard
         kind: DbKind | None = None
-        if depth <= _MAX_DEPTH:
-            value = self.index.value(qualname)
-            if isinstance(value, CallValue):
-                kind = self.kind_of_call(value.callee, value.keywords, depth + 1)
-            elif isinstance(value, NameValue):
-                kind = self.kind_of_value(value.qualname, depth + 1)
+        self._busy += 1
+        try:
+            if depth <= _MAX_DEPTH:
+                value = self.index.value(qualname)
+                if isinstance(value, CallValue):
+                    kind = self.kind_of_call(value.callee, value.keywords, depth + 1)
+                elif isinstance(value, NameValue):
+                    kind = self.kind_of_value(value.qualname, depth + 1)
+        finally:
+            self._busy -= 1
         self._values[qualname] = kind
         return kind
 
@@ -97,6 +117,16 @@ class SessionTypes:
     def kind_of_type(self, tree: TypeExpr | None, *, unwrap_iter: bool = False, depth: int = 0) -> DbKind | None:
         if tree is None or depth > _MAX_DEPTH:
             return None
+        if depth == 0 and not self._busy:
+            key = (tree, unwrap_iter)
+            try:
+                return self._types[key]
+            except KeyError:
+                kind = self._types[key] = self._kind_of_type(tree, unwrap_iter, depth)
+                return kind
+        return self._kind_of_type(tree, unwrap_iter, depth)
+
+    def _kind_of_type(self, tree: TypeExpr, unwrap_iter: bool, depth: int) -> DbKind | None:
         head, args = tree
         if head is None:
             return None
@@ -139,16 +169,20 @@ class SessionTypes:
             return self._deps[qualname]
         self._deps[qualname] = None
         kind: DbKind | None = None
-        function = self.index.function(qualname)
-        if function is not None:
-            if function.returns is not None:
-                kind = self.kind_of_type(function.returns, unwrap_iter=True)
-            if kind is None:
-                for source in function.yields_from:
-                    candidate = self.kind_of_call(source)
-                    if candidate is not None and candidate.is_session:
-                        kind = candidate
-                        break
+        self._busy += 1
+        try:
+            function = self.index.function(qualname)
+            if function is not None:
+                if function.returns is not None:
+                    kind = self.kind_of_type(function.returns, unwrap_iter=True)
+                if kind is None:
+                    for source in function.yields_from:
+                        candidate = self.kind_of_call(source)
+                        if candidate is not None and candidate.is_session:
+                            kind = candidate
+                            break
+        finally:
+            self._busy -= 1
         self._deps[qualname] = kind
         return kind
 

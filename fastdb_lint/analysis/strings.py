@@ -22,7 +22,6 @@ import enum
 import keyword
 import re
 import string
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,13 +30,20 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 import libcst as cst
 
 from fastdb_lint.analysis.index import LiteralValue
-from fastdb_lint.analysis.syntax import target_names
+from fastdb_lint.analysis.syntax import (
+    name_counts,
+    string_prefix,
+    string_value,
+    target_names,
+)
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext
 
-_BLOCKS = (cst.IndentedBlock, cst.SimpleStatementSuite, cst.Module)
-_LOOPS = (cst.For, cst.While)
+_BLOCKS = frozenset({cst.IndentedBlock, cst.SimpleStatementSuite, cst.Module})
+_LOOPS = frozenset({cst.For, cst.While})
+# Where an assignment's bindings are recorded (True) or not (False): see _recording.
+_RECORDING_SCOPES = {cst.FunctionDef: True, cst.Module: True, cst.ClassDef: False, cst.Lambda: False}
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 _MAX_DEPTH = 12
 _ALL_CAPS = re.compile(r"_*[A-Z][A-Z0-9_]*")
@@ -82,8 +88,6 @@ class Scope:
     records: dict[str, list[Binding]] = field(default_factory=dict)
     params: frozenset[str] = frozenset()
     globals: set[str] = field(default_factory=set)
-    # How often each name occurs in the scope (loads, stores, attribute names alike).
-    occurrences: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ class LocalValues:
         # is the value bound before.
         self._evaluating: list[tuple[Binding, Scope]] = []
         self._memo: dict[tuple[int, str], Any] = {}
+        # Name counts of subtrees by node id (the node is kept so that its id stays its own).
+        self._counts: dict[int, tuple[cst.CSTNode, dict[str, int]]] = {}
 
     # -- queries ---------------------------------------------------------------
 
@@ -210,8 +216,20 @@ class LocalValues:
         # Module-level names are bound before the functions that read them run.
         return Reach(module, tuple(records), False, True)
 
+    def file_occurrences(self, name: str) -> int:
+        """How often ``name`` occurs in the file (loads, stores, attribute names alike)."""
+        return self._name_counts(self.ctx.module).get(name, 0)
+
     def occurrences(self, scope: Scope, name: str) -> int:
-        return scope.occurrences[name]
+        """How often ``name`` occurs in ``scope``'s tree (loads, stores, attribute names
+        alike; for a function, its decorators and signature too)."""
+        return self._name_counts(scope.node).get(name, 0)
+
+    def _name_counts(self, root: cst.CSTNode) -> dict[str, int]:
+        found = self._counts.get(id(root))
+        if found is None:
+            found = self._counts[id(root)] = (root, name_counts(root))
+        return found[1]
 
     def _dominated(
         self, records: list[Binding], on_path: frozenset[int] | None = None
@@ -228,13 +246,17 @@ class LocalValues:
 
     # -- traversal hooks -------------------------------------------------------
 
+    def enter_hooks(self) -> dict[type, Callable[[cst.CSTNode], None]]:
+        """The node types whose entry updates the analysis, with what to call."""
+        return {kind: getattr(self, method) for kind, method in _ENTER_TYPES.items()}
+
+    def leave_hooks(self) -> dict[type, Callable[[cst.CSTNode], None]]:
+        """The node types whose exit updates the analysis, with what to call."""
+        return {kind: getattr(self, method) for kind, method in _LEAVE_TYPES.items()}
+
     def enter(self, node: cst.CSTNode) -> None:
         kind = type(node)
-        if kind is cst.Name:
-            value = node.value  # type: ignore[attr-defined]
-            for scope in self.scopes:
-                scope.occurrences[value] += 1
-        elif kind in _ENTER_TYPES:
+        if kind in _ENTER_TYPES:
             getattr(self, _ENTER_TYPES[kind])(node)
 
     def leave(self, node: cst.CSTNode) -> None:
@@ -253,7 +275,7 @@ class LocalValues:
         params = node.params
         names = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
         for star in (params.star_arg, params.star_kwarg):
-            if isinstance(star, cst.Param):
+            if type(star) is cst.Param:
                 names.add(star.name.value)
         self.scopes.append(Scope(node, params=frozenset(names)))
 
@@ -305,20 +327,20 @@ class LocalValues:
             return
         if not self._recording():
             return
-        if isinstance(node, cst.Assign):
-            single = len(node.targets) == 1 or all(isinstance(t.target, cst.Name) for t in node.targets)
+        if type(node) is cst.Assign:
+            single = len(node.targets) == 1 or all(type(t.target) is cst.Name for t in node.targets)
             for target in node.targets:
-                kind = BindingKind.VALUE if single and isinstance(target.target, cst.Name) else BindingKind.UNKNOWN
+                kind = BindingKind.VALUE if single and type(target.target) is cst.Name else BindingKind.UNKNOWN
                 self._bind_target(target.target, kind, node.value, node)
-        elif isinstance(node, cst.AnnAssign):
+        elif type(node) is cst.AnnAssign:
             if node.value is not None:
                 self._bind_target(node.target, BindingKind.VALUE, node.value, node)
-        elif isinstance(node, cst.AugAssign):
-            kind = BindingKind.AUGMENTED if isinstance(node.operator, cst.AddAssign) else BindingKind.UNKNOWN
+        elif type(node) is cst.AugAssign:
+            kind = BindingKind.AUGMENTED if type(node.operator) is cst.AddAssign else BindingKind.UNKNOWN
             self._bind_target(node.target, kind, node.value, node)
-        elif isinstance(node, cst.NamedExpr):
+        elif type(node) is cst.NamedExpr:
             self._bind_target(node.target, BindingKind.VALUE, node.value, node)
-        elif isinstance(node, cst.Del):
+        elif type(node) is cst.Del:
             self._bind_target(node.target, BindingKind.UNKNOWN, None, node)
         elif len(self.scopes) > 1 and isinstance(node, (cst.Import, cst.ImportFrom)):
             if not isinstance(node.names, cst.ImportStar):
@@ -332,11 +354,11 @@ class LocalValues:
 
     def _recording(self) -> bool:
         """False inside class bodies (their names are not visible to methods)."""
-        for node in reversed(self.ctx.stack[:-1]):
-            if isinstance(node, (cst.FunctionDef, cst.Module)):
-                return True
-            if isinstance(node, (cst.ClassDef, cst.Lambda)):
-                return False
+        stack = self.ctx.stack
+        for index in range(len(stack) - 2, -1, -1):
+            recording = _RECORDING_SCOPES.get(type(stack[index]))
+            if recording is not None:
+                return recording
         return bool(self.scopes)
 
     def _bind_target(
@@ -351,7 +373,7 @@ class LocalValues:
         scope = scope or self.scope
         if scope is None:
             return
-        if isinstance(target, cst.Name):
+        if type(target) is cst.Name:
             self._add(scope, target.value, kind, value, node, block)
             return
         for name in target_names(target):
@@ -375,13 +397,14 @@ class LocalValues:
         for ancestor in reversed(self.ctx.stack):
             if ancestor is scope.node:
                 break
-            if not found_block and isinstance(ancestor, _BLOCKS):
+            ancestor_type = type(ancestor)
+            if not found_block and ancestor_type in _BLOCKS:
                 enclosing_block = ancestor
                 found_block = True
-            if isinstance(ancestor, _LOOPS) and ancestor is not node:
+            if ancestor_type in _LOOPS and ancestor is not node:
                 loops.append(ancestor)
         self._order += 1
-        path = frozenset(id(n) for n in self.ctx.stack if isinstance(n, _BLOCKS)) | {id(enclosing_block)}
+        path = frozenset([id(n) for n in self.ctx.stack if type(n) in _BLOCKS] + [id(enclosing_block)])
         record = Binding(name, kind, value, node, enclosing_block, tuple(reversed(loops)), self._order, path=path)
         scope.records.setdefault(name, []).append(record)
 
@@ -506,9 +529,9 @@ def construct(ctx: FileContext, expr: cst.BaseExpression | None, depth: int = 0)
     if expr is None or depth > _MAX_DEPTH:
         return None
     if isinstance(expr, cst.SimpleString):
-        if "b" in expr.prefix.lower():
+        if "b" in string_prefix(expr):
             return None
-        value = expr.evaluated_value
+        value = string_value(expr)
         if not isinstance(value, str):
             return None
         return Construction(expr, (Text(value, expr),), template=expr)
@@ -656,7 +679,7 @@ def _percent(ctx: FileContext, expr: cst.BinaryOperation, depth: int) -> Constru
             if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
                 opaque = True
                 break
-            key = element.key.evaluated_value
+            key = string_value(element.key)
             if not isinstance(key, str):
                 opaque = True
                 break

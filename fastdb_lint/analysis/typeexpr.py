@@ -16,6 +16,7 @@ from typing import Optional, Tuple
 import libcst as cst
 
 from fastdb_lint.analysis.imports import ImportTable, dotted_ast, dotted_cst
+from fastdb_lint.analysis.syntax import string_value
 
 TypeExpr = Tuple[Optional[str], Tuple["TypeExpr", ...]]
 
@@ -69,7 +70,8 @@ def type_from_cst(node: cst.CSTNode | None, imports: ImportTable) -> TypeExpr:
     if isinstance(node, cst.Name) and node.value == "None":
         return ("None", ())
     if isinstance(node, cst.SimpleString):
-        return _from_string(node.evaluated_value if isinstance(node.evaluated_value, str) else "", imports)
+        value = string_value(node)
+        return _from_string(value if isinstance(value, str) else "", imports)
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
         return ("|", (type_from_cst(node.left, imports), type_from_cst(node.right, imports)))
     if isinstance(node, cst.Subscript):

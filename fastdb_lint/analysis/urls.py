@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from fastdb_lint.analysis.index import CallValue, LiteralValue, NameValue
-from fastdb_lint.analysis.syntax import statement_blocks
+from fastdb_lint.analysis.syntax import statement_blocks, string_value
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext
@@ -235,7 +235,7 @@ def string_template(node: cst.BaseExpression) -> str | None:
     Handles literals, f-strings, implicit concatenation and ``"...".format(...)`` /
     ``"..." % (...)`` (whose placeholders are already templates)."""
     if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
+        value = string_value(node)
         return value if isinstance(value, str) else None
     if isinstance(node, cst.FormattedString):
         if "b" in node.prefix.lower():

@@ -19,6 +19,7 @@ from fastdb_lint.analysis.sqlalchemy_api import (
     DbKind,
     coroutine_methods,
 )
+from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder
 from fastdb_lint.rules.base import Invalid, Rule, Valid
@@ -331,14 +332,20 @@ class _UnawaitedCoroutineRule(Rule):
         ctx.report(node, message, fix)
 
     def _release(self, expr: cst.BaseExpression | None) -> None:
-        if isinstance(expr, cst.Name):
+        if type(expr) is cst.Name:
             for scope in self._pending:
                 scope.pop(expr.value, None)
+
+    def _holds(self, expr: cst.BaseExpression) -> bool:
+        """Whether ``expr`` is a name bound to a coroutine not yet awaited."""
+        return type(expr) is cst.Name and any(expr.value in scope for scope in self._pending)
 
     def visit_Await(self, node: cst.Await) -> None:
         self._release(node.expression)
 
     def visit_Arg(self, node: cst.Arg) -> None:
+        if not self._holds(node.value):
+            return
         # Handing a coroutine to the session itself (`session.delete(coro)`) awaits nothing.
         call = self.ctx.parent
         if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and self.ctx.kind(call.func.value) is not None:
@@ -1299,7 +1306,7 @@ class DynamicRelationshipInAsync(Rule):
 
 def _string_value(expr: cst.BaseExpression) -> str | None:
     if isinstance(expr, cst.SimpleString):
-        value = expr.evaluated_value
+        value = string_value(expr)
         return value if isinstance(value, str) else None
     return None
 

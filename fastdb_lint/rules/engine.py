@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -11,6 +10,7 @@ import libcst as cst
 from fastdb_lint.analysis.alembic import alembic_file
 from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.sqlalchemy_api import ASYNC_MODULES
+from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.analysis.urls import (
     ASYNC_ENGINE_CLASS,
     ASYNC_ENGINE_FACTORY,
@@ -200,11 +200,7 @@ class SyncDriverInAsyncEngine(Rule):
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._resolver = UrlResolver(ctx)
-        self._names: Counter[str] = Counter()
         self._found: list[tuple[cst.Call, ResolvedUrl]] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self._names[node.value] += 1
 
     def visit_Call(self, node: cst.Call) -> None:
         callee = self.ctx.callee(node)
@@ -251,7 +247,7 @@ class SyncDriverInAsyncEngine(Rule):
         names it passed through (or anything at all, for settings fields)."""
         ctx = self.ctx
         for name in (*resolved.via_names, *resolved.via_attributes):
-            if self._names[name] != 2:
+            if ctx.values.file_occurrences(name) != 2:
                 return False
         if not resolved.via_names and not resolved.via_attributes:
             return True
@@ -472,7 +468,7 @@ class EchoEnabled(Rule):
                 continue
             value = arg.value
             enabled = _is_true(value) or (
-                isinstance(value, cst.SimpleString) and value.evaluated_value == "debug"
+                isinstance(value, cst.SimpleString) and string_value(value) == "debug"
             )
             if enabled:
                 fix = ctx.fix(f"Remove `{arg.keyword.value}=`").remove_keyword(node, arg.keyword.value)

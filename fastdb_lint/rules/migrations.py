@@ -9,6 +9,7 @@ import libcst as cst
 
 from fastdb_lint.analysis.alembic import alembic_file, is_env_file, is_migration_file, module_function
 from fastdb_lint.analysis.imports import dotted_cst
+from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.rules.base import Invalid, Rule, Valid
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def is_empty_body(function: cst.FunctionDef) -> bool:
 
 def _string(node: cst.BaseExpression | None) -> str | None:
     if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
+        value = string_value(node)
         return value if isinstance(value, str) else None
     return None
 
@@ -322,12 +323,16 @@ class MigrationImportsAppCode(Rule):
         return self._migration
 
     def visit_Import(self, node: cst.Import) -> None:
+        if not self._in_migration():
+            return
         modules = [dotted_cst(alias.name) or "" for alias in node.names]
         offending = [m for m in modules if m and imports_app_code(m, self.ctx.project)]
-        if offending and self._in_migration():
+        if offending:
             self._report(node, offending[0])
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if not self._in_migration():
+            return
         target = (dotted_cst(node.module) or "") if node.module is not None else ""
         if node.relative:
             module = "." * len(node.relative) + target
@@ -335,8 +340,7 @@ class MigrationImportsAppCode(Rule):
             module = target
             if not module or not imports_app_code(module, self.ctx.project):
                 return
-        if self._in_migration():
-            self._report(node, module)
+        self._report(node, module)
 
     def _report(self, node: cst.CSTNode, module: str) -> None:
         self.ctx.report(node, f"Migration imports application code (`{module}`): migrations must not depend on the current code")

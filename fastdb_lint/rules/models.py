@@ -22,9 +22,10 @@ from fastdb_lint.analysis.models import (
     class_bases_cst,
     classify_cst,
 )
+from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.analysis.typeexpr import TypeExpr, type_from_cst
 from fastdb_lint.diagnostics import FixAvailability
-from fastdb_lint.fixes import FixBuilder
+from fastdb_lint.fixes import FixBuilder, parse_expression
 from fastdb_lint.rules.base import Invalid, Rule, Valid
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def _literal_bool(expr: cst.BaseExpression) -> bool | None:
 
 def _string(expr: cst.BaseExpression) -> str | None:
     if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):
-        value = expr.evaluated_value
+        value = string_value(expr) if isinstance(expr, cst.SimpleString) else expr.evaluated_value
         return value if isinstance(value, str) else None
     return None
 
@@ -1006,7 +1007,7 @@ class UntypedColumn(_ModelRule):
         annotation = f"Mapped[{reference} | None]" if nullable else f"Mapped[{reference}]"
         new = cst.AnnAssign(
             target=node.targets[0].target,
-            annotation=cst.Annotation(cst.parse_expression(annotation)),
+            annotation=cst.Annotation(parse_expression(annotation)),
             value=call.with_changes(func=cst.Name("mapped_column")),
             equal=cst.AssignEqual(),
             semicolon=node.semicolon,

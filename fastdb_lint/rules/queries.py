@@ -29,7 +29,9 @@ from fastdb_lint.analysis.chains import (
 )
 from fastdb_lint.analysis.index import CallValue
 from fastdb_lint.analysis.sqlalchemy_api import SELECT_FUNCTIONS, SESSION_QUERY_METHODS, DbKind
+from fastdb_lint.analysis.syntax import name_counts, string_value
 from fastdb_lint.diagnostics import FixAvailability
+from fastdb_lint.fixes import map_line_whitespace, parse_expression
 from fastdb_lint.rules.base import Invalid, Rule, Valid
 
 if TYPE_CHECKING:
@@ -175,7 +177,7 @@ def _calls_named(node: cst.CSTNode, names: frozenset[str]) -> list[cst.Call]:
 def _leading_text(expr: cst.BaseExpression) -> str | None:
     """The literal text a string expression starts with (f-strings and concatenations too)."""
     if isinstance(expr, cst.SimpleString):
-        value = expr.evaluated_value
+        value = string_value(expr)
         return value if isinstance(value, str) else None
     if isinstance(expr, cst.ConcatenatedString):
         return _leading_text(expr.left)
@@ -198,20 +200,15 @@ def _await_allowed(stack: Sequence[cst.CSTNode]) -> bool:
 # -- the query rewrite ---------------------------------------------------------------
 
 
-class _Reindent(cst.CSTTransformer):
-    """Shifts every continuation line (and comment line) right by ``extra``."""
+def _reindent(node: cst.BaseExpression, extra: str) -> cst.BaseExpression:
+    """``node`` with every continuation line (and comment line) shifted right by ``extra``."""
 
-    def __init__(self, extra: str) -> None:
-        super().__init__()
-        self.extra = extra
+    def shift(whitespace: cst.ParenthesizedWhitespace | cst.EmptyLine) -> cst.CSTNode:
+        if isinstance(whitespace, cst.ParenthesizedWhitespace):
+            return whitespace.with_changes(last_line=cst.SimpleWhitespace(whitespace.last_line.value + extra))
+        return whitespace.with_changes(whitespace=cst.SimpleWhitespace(whitespace.whitespace.value + extra))
 
-    def leave_ParenthesizedWhitespace(
-        self, original_node: cst.ParenthesizedWhitespace, updated_node: cst.ParenthesizedWhitespace
-    ) -> cst.ParenthesizedWhitespace:
-        return updated_node.with_changes(last_line=cst.SimpleWhitespace(updated_node.last_line.value + self.extra))
-
-    def leave_EmptyLine(self, original_node: cst.EmptyLine, updated_node: cst.EmptyLine) -> cst.EmptyLine:
-        return updated_node.with_changes(whitespace=cst.SimpleWhitespace(updated_node.whitespace.value + self.extra))
+    return map_line_whitespace(node, shift)
 
 
 def _method(value: cst.BaseExpression, name: str, *args: cst.Arg) -> cst.Call:
@@ -296,7 +293,7 @@ def _rewrite_query(
 
     def select_call() -> cst.Call:
         return cst.Call(
-            func=cst.parse_expression(select_code),
+            func=parse_expression(select_code),
             args=query.args,
             whitespace_after_func=query.whitespace_after_func,
             whitespace_before_args=query.whitespace_before_args,
@@ -311,7 +308,7 @@ def _rewrite_query(
         func_code = _import_name(ctx, fix, "sqlalchemy", "func", "sqlmodel.func")
         if func_code is None:
             return None
-        count = cst.parse_expression(f"{select_code}({func_code}.count())")
+        count = parse_expression(f"{select_code}({func_code}.count())")
         if len(columns) == 1 and entities[0] and all(s.name in _COUNT_DIRECT_STEPS for s in steps):
             base = cst.Call(
                 func=cst.Attribute(value=count, attr=cst.Name("select_from")),
@@ -391,7 +388,7 @@ def _rewrite_query(
         )
         call = cst.Call(
             func=session_attr,
-            args=[cst.Arg(value=statement.visit(_Reindent(unit)), whitespace_after_arg=closing)],
+            args=[cst.Arg(value=_reindent(statement, unit), whitespace_after_arg=closing)],
             whitespace_before_args=opening,
         )
         terminal_dot = cst.Dot(
@@ -1151,16 +1148,7 @@ class PythonSideAggregation(Rule):
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
-        self._uses: dict[int, dict[str, int]] = {}
         self._pending: list[_Aggregation] = []
-
-    def visit_Name(self, node: cst.Name) -> None:
-        parent = self.ctx.parent
-        if isinstance(parent, cst.Attribute) and parent.attr is node:
-            return
-        for scope in self.ctx.functions:
-            uses = self._uses.setdefault(id(scope.node), {})
-            uses[node.value] = uses.get(node.value, 0) + 1
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -1221,13 +1209,15 @@ class PythonSideAggregation(Rule):
         self._pending.append(_Aggregation(node, name, function.node if function else None))
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        uses = self._uses.pop(id(node), {})
+        uses: dict[str, int] | None = None
         remaining: list[_Aggregation] = []
         for pending in self._pending:
             if pending.function is not node:
                 remaining.append(pending)
                 continue
             assert pending.name is not None
+            if uses is None:
+                uses = name_counts(node, attribute_names=False)
             # One use in the assignment, one in the aggregation: nothing else needs the rows.
             if uses.get(pending.name, 0) == 2:
                 counted = isinstance(pending.call.func, cst.Name) and pending.call.func.value == "len"
@@ -2156,7 +2146,7 @@ class UpdateOrDeleteWithoutWhere(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
         func = node.func
-        if not isinstance(func, cst.Attribute):
+        if type(func) is not cst.Attribute:
             return
         method = func.attr.value
         if method in ("update", "delete"):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from fastdb_lint.analysis.sqlalchemy_api import LITERAL_COLUMN_FUNCTIONS, STATEMENT_EXECUTORS, TEXT_FUNCTIONS
+from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.analysis.strings import (
     Binding,
     BindingKind,
@@ -550,7 +551,7 @@ class SqlInjection(Rule):
             if scope is not None and fix_scope is not scope:
                 keep.append((fix, fix_scope, name))
                 continue
-            if fix_scope.occurrences[name] != 2:
+            if self.ctx.values.occurrences(fix_scope, name) != 2:
                 fix.fail()
         self._variable_fixes = keep
 
@@ -733,7 +734,7 @@ def _base_name(hole: Hole) -> str | None:
     elif isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
         index = expr.slice[0].slice
         if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
-            key = index.value.evaluated_value
+            key = string_value(index.value)
             name = key if isinstance(key, str) else None
     return name if name is not None and is_identifier(name) else None
 
@@ -853,7 +854,7 @@ def _rebuild(site: Construction, pieces: list[Text]) -> cst.BaseExpression | Non
 
     def leaf(node: Leaf) -> cst.BaseExpression | None:
         value = "".join(texts.get(id(node), []))
-        if isinstance(node, cst.SimpleString) and node.evaluated_value == value:
+        if isinstance(node, cst.SimpleString) and string_value(node) == value:
             return node
         rendered = render_string(value, node)
         if rendered is None:

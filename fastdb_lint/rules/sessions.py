@@ -11,6 +11,7 @@ from fastdb_lint.analysis.fastapi import decorator_qualname, is_app_or_router, i
 from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.sessions import product_of
 from fastdb_lint.analysis.sqlalchemy_api import CLASS_KINDS, SESSION_CLASSES, DbKind
+from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.rules.base import Invalid, Rule, Valid
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def _under_main_guard(ctx: FileContext) -> bool:
             test = node.test
             operands = [test.left, *(c.comparator for c in test.comparisons)]
             names = {o.value for o in operands if isinstance(o, cst.Name)}
-            strings = {o.evaluated_value for o in operands if isinstance(o, cst.SimpleString)}
+            strings = {string_value(o) for o in operands if isinstance(o, cst.SimpleString)}
             if names == {"__name__"} and strings == {"__main__"}:
                 return True
     return False
@@ -126,9 +127,10 @@ def _under_main_guard(ctx: FileContext) -> bool:
 def _directly_in_function(ctx: FileContext) -> bool:
     """The current statement belongs to a function body (not to a class nested in it)."""
     for node in ctx.ancestors():
-        if isinstance(node, cst.FunctionDef):
+        kind = type(node)
+        if kind is cst.FunctionDef:
             return True
-        if isinstance(node, (cst.ClassDef, cst.Lambda)):
+        if kind is cst.ClassDef or kind is cst.Lambda:
             return False
     return False
 
@@ -1203,7 +1205,7 @@ class OnEventHandler(Rule):
             first = node.args[0] if node.args and node.args[0].keyword is None else None
             if first is None or not isinstance(first.value, cst.SimpleString):
                 return
-            if first.value.evaluated_value not in ("startup", "shutdown") or dotted_cst(func.value) is None:
+            if string_value(first.value) not in ("startup", "shutdown") or dotted_cst(func.value) is None:
                 return
         self.ctx.report(
             node,

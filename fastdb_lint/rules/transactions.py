@@ -31,7 +31,7 @@ _ASYNC_KINDS = frozenset({DbKind.ASYNC_SESSION, DbKind.ASYNC_REGISTRY, DbKind.AS
 
 def _method_call(node: cst.Call) -> tuple[str, cst.BaseExpression] | None:
     func = node.func
-    if isinstance(func, cst.Attribute):
+    if type(func) is cst.Attribute:
         return func.attr.value, func.value
     return None
 
