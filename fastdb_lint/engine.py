@@ -124,10 +124,11 @@ class Engine:
     def rules_for(self, text: str, relpath: str) -> list[type[Rule]]:
         ignored = self.ignored_codes(relpath)
         is_python = relpath.endswith((".py", ".pyi"))
+        test_file = is_test_file(relpath)
         selected = []
         project_hit: bool | None = None
         for rule, words, with_project in self._triggers:
-            if rule.code in ignored:
+            if rule.code in ignored or (test_file and rule.skip_test_files):
                 continue
             if not is_python and not any(fnmatch.fnmatch(relpath.rsplit("/", 1)[-1], p) for p in rule.file_patterns):
                 continue

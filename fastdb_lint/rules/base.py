@@ -60,6 +60,8 @@ class Rule:
     triggers: ClassVar[tuple[str, ...] | None] = None
     # Rules that also read non-Python files declare the file names they handle.
     file_patterns: ClassVar[tuple[str, ...]] = ()
+    # Test files (RULES.md's definition) are never checked by this rule.
+    skip_test_files: ClassVar[bool] = False
     valid: ClassVar[list[Valid]] = []
     invalid: ClassVar[list[Invalid]] = []
 

@@ -298,6 +298,7 @@ class SyncDriverImportInAsyncApp(Rule):
     name = "sync-driver-import-in-async-app"
     summary = "Sync database driver imported in an async application module"
     triggers = ("psycopg2", "pymysql", "MySQLdb", "cx_Oracle")
+    skip_test_files = True
     valid = [
         Valid("import psycopg2\n\ndef connect():\n    return psycopg2.connect('')\n"),
         Valid(
@@ -378,7 +379,7 @@ class SyncDriverImportInAsyncApp(Rule):
 
     def finish(self) -> None:
         ctx = self.ctx
-        if not self._imports or not self._async or ctx.is_test_file:
+        if not self._imports or not self._async:
             return
         kind = alembic_file(ctx)
         if kind.is_migration or kind.is_env:
@@ -418,6 +419,7 @@ class EchoEnabled(Rule):
     summary = "Engine created with statement echo enabled"
     fix = FixAvailability.SAFE
     triggers = ("echo",)
+    skip_test_files = True
     valid = [
         Valid(
             "from sqlalchemy.ext.asyncio import create_async_engine\n"
@@ -461,7 +463,7 @@ class EchoEnabled(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
-        if ctx.is_test_file or ctx.callee(node) not in ENGINE_FACTORIES:
+        if ctx.callee(node) not in ENGINE_FACTORIES:
             return
         for arg in node.args:
             if arg.keyword is None or arg.keyword.value not in ("echo", "echo_pool"):
@@ -512,6 +514,7 @@ class MissingPoolPrePing(Rule):
     summary = "Server database engine without `pool_pre_ping=True`"
     fix = FixAvailability.SAFE
     triggers = ("create_engine", "create_async_engine")
+    skip_test_files = True
     valid = [
         Valid(
             "from sqlalchemy.ext.asyncio import create_async_engine\n"
@@ -591,7 +594,7 @@ class MissingPoolPrePing(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
-        if ctx.callee(node) not in ENGINE_FACTORIES or ctx.is_test_file or has_kwargs_splat(node):
+        if ctx.callee(node) not in ENGINE_FACTORIES or has_kwargs_splat(node):
             return
         ping = keyword(node, "pool_pre_ping")
         if ping is not None and not (isinstance(ping.value, cst.Name) and ping.value.value == "False"):
@@ -649,6 +652,7 @@ class HardcodedDatabaseCredentials(Rule):
     severity = Severity.SECURITY
     triggers = ("postgres", "mysql", "mariadb", "mssql", "oracle", "cockroachdb", "redshift", "snowflake", "sqlalchemy.url")
     file_patterns = ("alembic.ini",)
+    skip_test_files = True
     valid = [
         Valid('DATABASE_URL = "postgresql+asyncpg://{user}:{password}@{host}/app"\n'),
         Valid('DATABASE_URL = f"postgresql+asyncpg://{user}:{password}@{host}/app"\n'),
@@ -696,8 +700,6 @@ class HardcodedDatabaseCredentials(Rule):
         self._check(node)
 
     def _check(self, node: cst.SimpleString | cst.FormattedString) -> None:
-        if self.ctx.is_test_file:
-            return
         text = string_template(node)
         if text is None or not looks_like_database_url(text):
             return
@@ -714,10 +716,6 @@ class HardcodedDatabaseCredentials(Rule):
     @classmethod
     def check_text(cls, relpath: str, source: SourceText) -> list[tuple[int, int, int, str]]:
         """``sqlalchemy.url`` entries of an ``alembic.ini`` (row, 1-based columns, message)."""
-        from fastdb_lint.engine import is_test_file
-
-        if is_test_file(relpath):
-            return []
         found: list[tuple[int, int, int, str]] = []
         for row, line in enumerate(source.lines, start=1):
             match = cls._INI_URL.match(line)

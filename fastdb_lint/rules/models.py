@@ -235,6 +235,7 @@ class MissingNamingConvention(_ModelRule):
     summary = "Metadata without a naming convention"
     fix = FixAvailability.UNSAFE
     triggers = ("MetaData", "declarative_base", "DeclarativeBase", "registry", "as_declarative", "SQLModel", "sqlmodel", "table=")
+    skip_test_files = True
     valid = [
         Valid(
             "from sqlalchemy import MetaData\n"
@@ -453,16 +454,13 @@ class MissingNamingConvention(_ModelRule):
         super().__init__(ctx)
         self._sqlmodel_reported = False
 
-    def _skip_file(self) -> bool:
-        return self.ctx.is_test_file
-
     def _constant(self, fix: FixBuilder) -> FixBuilder:
         return add_naming_convention_constant(self.ctx, fix)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
         callee = ctx.callee(node)
-        if callee is None or _has_splat(node) or self._skip_file():
+        if callee is None or _has_splat(node):
             return
         if callee in _METADATA:
             if _keyword(node, "naming_convention") is not None or len(_positional(node)) >= 3:
@@ -505,8 +503,6 @@ class MissingNamingConvention(_ModelRule):
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        if self._skip_file():
-            return
         ctx = self.ctx
         bases = class_bases_cst(node, ctx)
         if any(b in DECLARATIVE_ROOTS for b in bases):

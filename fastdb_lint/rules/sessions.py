@@ -216,6 +216,7 @@ class GlobalSession(Rule):
     code = "FDB101"
     name = "global-session"
     summary = "Session instance created at module or class level"
+    skip_test_files = True
     valid = [
         Valid(
             "from sqlalchemy.orm import sessionmaker\n"
@@ -307,10 +308,6 @@ class GlobalSession(Rule):
             line=2,
         ),
     ]
-
-    def __init__(self, ctx: FileContext) -> None:
-        super().__init__(ctx)
-        self.disabled = ctx.is_test_file
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -1261,6 +1258,7 @@ class EngineNeverDisposed(Rule):
     summary = "Module-level async engine never disposed"
     opt_in = True
     triggers = ("create_async_engine", "AsyncEngine")
+    skip_test_files = True
     valid = [
         Valid(
             "from sqlalchemy.ext.asyncio import create_async_engine\n"
@@ -1363,10 +1361,6 @@ class EngineNeverDisposed(Rule):
             line=3,
         ),
     ]
-
-    def __init__(self, ctx: FileContext) -> None:
-        super().__init__(ctx)
-        self.disabled = ctx.is_test_file
 
     def leave_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) == 1:
