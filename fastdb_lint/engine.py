@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import gc
+import os
+import queue
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -42,6 +46,10 @@ _DEPTH_ERRORS = ("too many nested parentheses", "too many levels of indentation"
 _PARSE_STACK_MIN = 256 * 1024 * 1024
 _PARSE_STACK_MAX = 1024 * 1024 * 1024
 _PARSE_STACK_PER_CHAR = 256
+# Texts up to this length are parsed on one long-lived thread per process, whose stack
+# (_PARSE_STACK_MIN) stays mapped; longer ones each get a thread of their own, so that
+# the deep stack a huge file may need is given back.
+_SHARED_PARSE_MAX_CHARS = 128 * 1024
 _STACK_LOCK = threading.Lock()
 
 
@@ -378,7 +386,7 @@ def check_nesting(text: str, *, compiled: bool = False) -> None:
     if compiled:
         return
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _gc_paused():
             warnings.simplefilter("ignore")
             ast.parse(text)
     except (RecursionError, MemoryError) as exc:
@@ -394,8 +402,99 @@ def parse_module(text: str, *, compiled: bool = False) -> cst.Module:
     """``libcst.parse_module`` that cannot crash the interpreter on deep nesting; raises
     :class:`NestingError` for text it refuses."""
     check_nesting(text, compiled=compiled)
+    if len(text) <= _SHARED_PARSE_MAX_CHARS:
+        parser = _parse_thread()
+        if parser is not None:
+            return parser.run(_parse, text)
     stack = min(max(len(text) * _PARSE_STACK_PER_CHAR, _PARSE_STACK_MIN), _PARSE_STACK_MAX)
-    return _with_stack(stack, cst.parse_module, text)
+    return _with_stack(stack, _parse, text)
+
+
+def _parse(text: str) -> cst.Module:
+    with _gc_paused():
+        return cst.parse_module(text)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around a parse: everything a parse allocates
+    is reachable from the tree it returns, so collections during it free nothing."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class _ParseThread:
+    """A daemon thread with a large stack that runs the calls handed to it, one at a time."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[str], cst.Module], str, queue.SimpleQueue[_Outcome]]] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._serve, name="fastdb-lint-parse", daemon=True)
+
+    def run(self, func: Callable[[str], cst.Module], text: str) -> cst.Module:
+        reply: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
+        self._jobs.put((func, text, reply))
+        module, failure = reply.get()
+        if failure is not None:
+            raise failure
+        assert module is not None
+        return module
+
+    def _serve(self) -> None:
+        while True:
+            self._run_one(*self._jobs.get())
+
+    @staticmethod
+    def _run_one(func: Callable[[str], cst.Module], text: str, reply: queue.SimpleQueue[_Outcome]) -> None:
+        try:
+            outcome: _Outcome = (func(text), None)
+        except BaseException as exc:  # re-raised in the calling thread
+            outcome = (None, exc)
+        reply.put(outcome)
+
+
+_Outcome = tuple["cst.Module | None", "BaseException | None"]
+_PARSER: _ParseThread | None = None
+# Whether the platform refused a thread with a stack that large.
+_PARSER_REFUSED = False
+
+
+def _parse_thread() -> _ParseThread | None:
+    """This process's parse thread, started on first use."""
+    global _PARSER, _PARSER_REFUSED
+    if _PARSER is None and not _PARSER_REFUSED:
+        with _STACK_LOCK:
+            if _PARSER is None and not _PARSER_REFUSED:
+                parser = _ParseThread()
+                previous = threading.stack_size()
+                try:
+                    threading.stack_size(_PARSE_STACK_MIN)
+                    parser.thread.start()
+                    _PARSER = parser
+                except (ValueError, RuntimeError):
+                    _PARSER_REFUSED = True
+                finally:
+                    threading.stack_size(previous)
+    return _PARSER
+
+
+def _forget_parse_thread() -> None:
+    """In a forked child, where the parent's parse thread does not run (and a lock
+    another thread held at the fork would stay held)."""
+    global _PARSER, _STACK_LOCK
+    _PARSER = None
+    _STACK_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parse_thread)
 
 
 def _with_stack(size: int, func: Callable[[str], cst.Module], text: str) -> cst.Module:

@@ -13,9 +13,11 @@ hash) and merged into a :class:`ProjectIndex` that answers questions by qualifie
 from __future__ import annotations
 
 import ast
+import gc
+import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 from fastdb_lint.analysis.imports import ImportTable, dotted_ast
 from fastdb_lint.analysis.sqlalchemy_api import ASYNC_MODULES
@@ -189,130 +191,235 @@ def _value(node: ast.AST, imports: ImportTable) -> Value | None:
     return None
 
 
-class _Collector(ast.NodeVisitor):
-    def __init__(self, facts: FileFacts) -> None:
-        self.facts = facts
-        self.imports = facts.imports
-
-    # imports anywhere
-    def visit_Import(self, node: ast.Import) -> None:
-        self.imports.add_ast(node)
-        for alias in node.names:
-            if alias.name.startswith(ASYNC_MODULES):
-                self.facts.uses_asyncio = True
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        self.imports.add_ast(node)
-        module = node.module or ""
-        if module.startswith(ASYNC_MODULES) or any(
-            f"{module}.{a.name}".startswith(ASYNC_MODULES) for a in node.names
-        ):
-            self.facts.uses_asyncio = True
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        for target in node.targets:
-            dotted = dotted_ast(target)
-            if dotted is None or "." not in dotted:
-                continue
-            parts = dotted.split(".")
-            # ``SQLModel.metadata...`` or ``sqlmodel.SQLModel.metadata...``
-            rest = next(
-                (
-                    ".".join(parts[i:])
-                    for i in (1, 2)
-                    if i < len(parts) and self.imports.resolve(".".join(parts[:i])) == "sqlmodel.SQLModel"
-                ),
-                None,
-            )
-            if rest == "metadata.naming_convention" or (rest is None and parts[-1] == "naming_convention"):
-                self.facts.sqlmodel_naming_convention = True
-            elif rest == "metadata":
-                value = _value(node.value, self.imports)
-                if isinstance(value, CallValue) and "naming_convention" in value.keyword_names:
-                    self.facts.sqlmodel_naming_convention = True
-        self.generic_visit(node)
-
-    def visit_Call(self, node: ast.Call) -> None:
-        dotted = dotted_ast(node.func)
-        if dotted is not None and node.keywords and self.imports.resolve(dotted) in _LIFESPAN_OWNERS:
-            for kw in node.keywords:
-                target = dotted_ast(kw.value) if kw.arg == "lifespan" else None
-                if target is not None:
-                    resolved = self.imports.resolve(target)
-                    if resolved is None and "." not in target:
-                        resolved = f"{self.facts.module}.{target}" if self.facts.module else target
-                    if resolved:
-                        self.facts.lifespans.add(resolved)
-        self._passed(node, dotted)
-        if dotted is not None and node.args:
-            qual = self.imports.resolve(dotted)
-            if qual in ("fastapi.Depends", "fastapi.Security"):
-                target = dotted_ast(node.args[0])
-                resolved = self.imports.resolve(target) if target else None
-                if resolved:
-                    self.facts.depends.add(resolved)
-        self.generic_visit(node)
+def _on_import(node: ast.Import | ast.ImportFrom, facts: FileFacts) -> None:
+    facts.imports.add_ast(node)
+    if isinstance(node, ast.Import):
+        if any(alias.name.startswith(ASYNC_MODULES) for alias in node.names):
+            facts.uses_asyncio = True
+        return
+    module = node.module or ""
+    if module.startswith(ASYNC_MODULES) or any(
+        f"{module}.{a.name}".startswith(ASYNC_MODULES) for a in node.names
+    ):
+        facts.uses_asyncio = True
 
 
-    def _passed(self, node: ast.Call, dotted: str | None) -> None:
-        """Module-level names passed to project functions (helpers that may dispose them)."""
-        callee = self.imports.resolve(dotted) if dotted else None
-        if callee is None:
-            if not isinstance(node.func, ast.Attribute):
-                return
-            callee = f"?{node.func.attr}"
-        elif callee.startswith(_NOT_HELPERS):
-            return
-        named: list[tuple[int | str, ast.expr]] = [*enumerate(node.args)]
-        named.extend((kw.arg, kw.value) for kw in node.keywords if kw.arg is not None)
-        for key, arg in named:
-            if isinstance(arg, (ast.Name, ast.Attribute)):
-                arg_dotted = dotted_ast(arg)
-                resolved = self.imports.resolve(arg_dotted) if arg_dotted else None
-                if resolved is not None:
-                    self.facts.dispose.passed.add((callee, key, resolved))
-
-
-def _yielded_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[set[str], bool]:
-    names: set[str] = set()
-    is_generator = False
-    stack: list[ast.AST] = list(func.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+def _on_assign(node: ast.Assign, facts: FileFacts) -> None:
+    imports = facts.imports
+    for target in node.targets:
+        dotted = dotted_ast(target)
+        if dotted is None or "." not in dotted:
             continue
-        if isinstance(node, (ast.Yield, ast.YieldFrom)):
-            is_generator = True
-            if isinstance(node, ast.Yield) and isinstance(node.value, ast.Name):
-                names.add(node.value.id)
-        elif isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
-            names.add(node.value.id)
-        stack.extend(ast.iter_child_nodes(node))
-    return names, is_generator
+        parts = dotted.split(".")
+        # ``SQLModel.metadata...`` or ``sqlmodel.SQLModel.metadata...``
+        rest = next(
+            (
+                ".".join(parts[i:])
+                for i in (1, 2)
+                if i < len(parts) and imports.resolve(".".join(parts[:i])) == "sqlmodel.SQLModel"
+            ),
+            None,
+        )
+        if rest == "metadata.naming_convention" or (rest is None and parts[-1] == "naming_convention"):
+            facts.sqlmodel_naming_convention = True
+        elif rest == "metadata":
+            value = _value(node.value, imports)
+            if isinstance(value, CallValue) and "naming_convention" in value.keyword_names:
+                facts.sqlmodel_naming_convention = True
 
 
-def _function_facts(func: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTable) -> FunctionFacts:
-    yielded, is_generator = _yielded_names(func)
+def _on_call(node: ast.Call, facts: FileFacts) -> None:
+    imports = facts.imports
+    dotted = dotted_ast(node.func)
+    if dotted is not None and node.keywords and imports.resolve(dotted) in _LIFESPAN_OWNERS:
+        for kw in node.keywords:
+            target = dotted_ast(kw.value) if kw.arg == "lifespan" else None
+            if target is not None:
+                resolved = imports.resolve(target)
+                if resolved is None and "." not in target:
+                    resolved = f"{facts.module}.{target}" if facts.module else target
+                if resolved:
+                    facts.lifespans.add(resolved)
+    _passed(node, dotted, facts)
+    if dotted is not None and node.args:
+        qual = imports.resolve(dotted)
+        if qual in ("fastapi.Depends", "fastapi.Security"):
+            target = dotted_ast(node.args[0])
+            resolved = imports.resolve(target) if target else None
+            if resolved:
+                facts.depends.add(resolved)
+
+
+def _passed(node: ast.Call, dotted: str | None, facts: FileFacts) -> None:
+    """Module-level names passed to project functions (helpers that may dispose them)."""
+    imports = facts.imports
+    callee = imports.resolve(dotted) if dotted else None
+    if callee is None:
+        if not isinstance(node.func, ast.Attribute):
+            return
+        callee = f"?{node.func.attr}"
+    elif callee.startswith(_NOT_HELPERS):
+        return
+    named: list[tuple[int | str, ast.expr]] = [*enumerate(node.args)]
+    named.extend((kw.arg, kw.value) for kw in node.keywords if kw.arg is not None)
+    for key, arg in named:
+        if isinstance(arg, (ast.Name, ast.Attribute)):
+            arg_dotted = dotted_ast(arg)
+            resolved = imports.resolve(arg_dotted) if arg_dotted else None
+            if resolved is not None:
+                facts.dispose.passed.add((callee, key, resolved))
+
+
+@dataclass
+class _Function:
+    """What the walk gathers inside a module-level function or a method of a
+    module-level class."""
+
+    # Names the function itself (not a nested scope) yields or returns.
+    yielded: set[str] = field(default_factory=set)
+    is_generator: bool = False
+    # ``with`` statements and assignments of calls anywhere inside, as (depth, node)
+    # in walk order.
+    bindings: list[tuple[int, ast.stmt]] = field(default_factory=list)
+
+
+_IMPORT, _ASSIGN, _CALL, _WITH, _YIELD, _RETURN, _FUNCTION, _SCOPE = range(8)
+_KINDS: dict[type, int] = {
+    ast.Import: _IMPORT,
+    ast.ImportFrom: _IMPORT,
+    ast.Assign: _ASSIGN,
+    ast.Call: _CALL,
+    ast.With: _WITH,
+    ast.AsyncWith: _WITH,
+    ast.Yield: _YIELD,
+    ast.YieldFrom: _YIELD,
+    ast.Return: _RETURN,
+    ast.FunctionDef: _FUNCTION,
+    ast.AsyncFunctionDef: _FUNCTION,
+    ast.ClassDef: _SCOPE,
+    ast.Lambda: _SCOPE,
+}
+# Nodes the walk has no use for and that hold no nodes it has a use for.
+_LEAVES: frozenset[type] = frozenset(
+    {ast.Name, ast.Constant, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal, ast.alias}
+    | {
+        cls
+        for base in (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+        for cls in base.__subclasses__()
+    }
+)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _max_depth() -> int:
+    """Trees nested deeper than this are not indexed (``parse_ok`` is False): the
+    recursive analyses that read them take a frame or two per level."""
+    return sys.getrecursionlimit() // 2 - 10
+
+
+def _walk(tree: ast.Module, facts: FileFacts, functions: dict[ast.AST, _Function]) -> bool:
+    """One pre-order walk of the whole tree: imports, calls and dotted assignments in
+    source order, and what ``functions`` needs of each function it maps. False when
+    the tree is nested too deeply (the facts then stop where the walk stopped)."""
+    max_depth = _max_depth()
+    kinds = _KINDS
+    leaves = _LEAVES
+    all_fields = _FIELDS
+    stack: list[tuple[Any, int, _Function | None, bool]] = [(tree, 0, None, False)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        node, depth, function, own = pop()
+        if depth > max_depth:
+            return False
+        cls = type(node)
+        fields = all_fields.get(cls)
+        if fields is None:
+            fields = all_fields[cls] = tuple(reversed(cls._fields))
+        kind = kinds.get(cls)
+        if kind is not None:
+            if kind == _CALL:
+                _on_call(node, facts)
+            elif kind == _ASSIGN:
+                _on_assign(node, facts)
+                if function is not None and isinstance(node.value, ast.Call):
+                    function.bindings.append((depth, node))
+            elif kind == _IMPORT:
+                _on_import(node, facts)
+                continue
+            elif function is not None:
+                if kind == _WITH:
+                    function.bindings.append((depth, node))
+                elif kind == _YIELD:
+                    if own:
+                        function.is_generator = True
+                        if cls is ast.Yield and isinstance(node.value, ast.Name):
+                            function.yielded.add(node.value.id)
+                elif kind == _RETURN:
+                    if own and isinstance(node.value, ast.Name):
+                        function.yielded.add(node.value.id)
+                else:  # a nested scope
+                    own = False
+            elif kind == _FUNCTION and node in functions:
+                # The function's own scope is its body, not its decorators or defaults.
+                function = functions[node]
+                depth += 1
+                for name in fields:
+                    value = getattr(node, name)
+                    for child in reversed(value) if type(value) is list else (value,):
+                        if isinstance(child, ast.AST) and type(child) not in leaves:
+                            push((child, depth, function, name == "body"))
+                continue
+        depth += 1
+        for name in fields:
+            value = getattr(node, name)
+            if type(value) is list:
+                for child in reversed(value):
+                    if type(child) not in leaves and isinstance(child, ast.AST):
+                        push((child, depth, function, own))
+            elif type(value) not in leaves and isinstance(value, ast.AST):
+                push((value, depth, function, own))
+    return True
+
+
+def _module_functions(tree: ast.Module) -> dict[ast.AST, _Function]:
+    functions: dict[ast.AST, _Function] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions[stmt] = _Function()
+        elif isinstance(stmt, ast.ClassDef):
+            for inner in stmt.body:
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    functions[inner] = _Function()
+    return functions
+
+
+def _function_facts(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, walked: _Function, imports: ImportTable
+) -> FunctionFacts:
+    yielded = walked.yielded
     sources: list[str] = []
-    for node in ast.walk(func):
-        if isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id in yielded:
-                    call = item.context_expr
-                    if isinstance(call, ast.Call):
-                        dotted = dotted_ast(call.func)
-                        qual = imports.resolve(dotted) if dotted else None
-                        if qual:
-                            sources.append(qual)
-        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            if any(isinstance(t, ast.Name) and t.id in yielded for t in node.targets):
-                dotted = dotted_ast(node.value.func)
-                qual = imports.resolve(dotted) if dotted else None
-                if qual:
-                    sources.append(qual)
+    if yielded:
+        # Sources are listed breadth-first.
+        for _, node in sorted(walked.bindings, key=lambda binding: binding[0]):
+            if isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id in yielded:
+                        call = item.context_expr
+                        if isinstance(call, ast.Call):
+                            dotted = dotted_ast(call.func)
+                            qual = imports.resolve(dotted) if dotted else None
+                            if qual:
+                                sources.append(qual)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                if any(isinstance(t, ast.Name) and t.id in yielded for t in node.targets):
+                    dotted = dotted_ast(node.value.func)
+                    qual = imports.resolve(dotted) if dotted else None
+                    if qual:
+                        sources.append(qual)
     returns = type_from_ast(func.returns, imports) if func.returns is not None else None
     return FunctionFacts(
-        func.name, isinstance(func, ast.AsyncFunctionDef), returns, is_generator, sources
+        func.name, isinstance(func, ast.AsyncFunctionDef), returns, walked.is_generator, sources
     )
 
 
@@ -436,6 +543,18 @@ def _init_facts(init: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTab
                         facts.self_attr_calls[target.attr] = qual
 
 
+def _parse(text: str) -> ast.Module:
+    """``ast.parse`` with the cyclic garbage collector paused: everything a parse
+    allocates is reachable from the tree, so collections during it free nothing."""
+    if not gc.isenabled():
+        return ast.parse(text)
+    gc.disable()
+    try:
+        return ast.parse(text)
+    finally:
+        gc.enable()
+
+
 def collect_facts(path: str, relpath: str, text: str) -> FileFacts:
     module, is_package = module_name_for(relpath)
     imports = ImportTable(module, is_package)
@@ -443,19 +562,21 @@ def collect_facts(path: str, relpath: str, text: str) -> FileFacts:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(text)
+            tree = _parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         facts.parse_ok = False
         return facts
     for stmt in tree.body:
         for name in _defined_names(stmt):
             imports.define(name)
-    collector = _Collector(facts)
+    functions = _module_functions(tree)
     try:
-        collector.visit(tree)
-        if "dispose" in text:
+        complete = _walk(tree, facts, functions)
+        if complete and "dispose" in text:
             _collect_dispose(tree, facts)
     except RecursionError:
+        complete = False
+    if not complete:
         facts.parse_ok = False
         return facts
     for stmt in tree.body:
@@ -475,12 +596,12 @@ def collect_facts(path: str, relpath: str, text: str) -> FileFacts:
         elif type(stmt).__name__ == "TypeAlias":
             facts.values[stmt.name.id] = TypeValue(type_from_ast(stmt.value, imports))  # type: ignore[attr-defined]
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            facts.functions[stmt.name] = _function_facts(stmt, imports)
+            facts.functions[stmt.name] = _function_facts(stmt, functions[stmt], imports)
         elif isinstance(stmt, ast.ClassDef):
             facts.classes[stmt.name] = _class_facts(stmt, imports)
             for inner in stmt.body:
                 if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    facts.functions[f"{stmt.name}.{inner.name}"] = _function_facts(inner, imports)
+                    facts.functions[f"{stmt.name}.{inner.name}"] = _function_facts(inner, functions[inner], imports)
     return facts
 
 
