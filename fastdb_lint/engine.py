@@ -429,6 +429,9 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+_Outcome = tuple[cst.Module | None, BaseException | None]
+
+
 class _ParseThread:
     """A daemon thread with a large stack that runs the calls handed to it, one at a time."""
 
@@ -460,7 +463,6 @@ class _ParseThread:
         reply.put(outcome)
 
 
-_Outcome = tuple["cst.Module | None", "BaseException | None"]
 _PARSER: _ParseThread | None = None
 # Whether the platform refused a thread with a stack that large.
 _PARSER_REFUSED = False

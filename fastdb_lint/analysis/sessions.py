@@ -9,6 +9,9 @@ None when it cannot tell, and rules stay silent on None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastdb_lint.analysis.index import CallValue, NameValue, ProjectIndex, TypeValue
 from fastdb_lint.analysis.sqlalchemy_api import CLASS_KINDS, CONSTRUCTOR_KINDS, DbKind
 from fastdb_lint.analysis.typeexpr import TypeExpr
@@ -54,14 +57,10 @@ class SessionTypes:
         """Kind of ``callee(...)``'s result."""
         if callee is None or depth > _MAX_DEPTH:
             return None
-        if depth == 0 and not self._busy:
-            key = (callee, keywords.get("class_") if keywords else None)
-            try:
-                return self._calls[key]
-            except KeyError:
-                kind = self._calls[key] = self._kind_of_call(callee, keywords, depth)
-                return kind
-        return self._kind_of_call(callee, keywords, depth)
+        if depth:
+            return self._kind_of_call(callee, keywords, depth)
+        key = (callee, keywords.get("class_") if keywords else None)
+        return self._memoised(self._calls, key, lambda: self._kind_of_call(callee, keywords, 0))
 
     def _kind_of_call(self, callee: str, keywords: dict[str, str] | None, depth: int) -> DbKind | None:
         kind = CONSTRUCTOR_KINDS.get(callee)
@@ -117,14 +116,20 @@ class SessionTypes:
     def kind_of_type(self, tree: TypeExpr | None, *, unwrap_iter: bool = False, depth: int = 0) -> DbKind | None:
         if tree is None or depth > _MAX_DEPTH:
             return None
-        if depth == 0 and not self._busy:
-            key = (tree, unwrap_iter)
-            try:
-                return self._types[key]
-            except KeyError:
-                kind = self._types[key] = self._kind_of_type(tree, unwrap_iter, depth)
-                return kind
-        return self._kind_of_type(tree, unwrap_iter, depth)
+        if depth:
+            return self._kind_of_type(tree, unwrap_iter, depth)
+        return self._memoised(self._types, (tree, unwrap_iter), lambda: self._kind_of_type(tree, unwrap_iter, 0))
+
+    def _memoised(self, table: dict[Any, DbKind | None], key: Any, compute: Callable[[], DbKind | None]) -> DbKind | None:
+        """``compute()``, remembered in ``table`` for top-level queries only: an answer
+        given while another inference is in progress depends on its recursion guard."""
+        if self._busy:
+            return compute()
+        try:
+            return table[key]
+        except KeyError:
+            kind = table[key] = compute()
+            return kind
 
     def _kind_of_type(self, tree: TypeExpr, unwrap_iter: bool, depth: int) -> DbKind | None:
         head, args = tree
