@@ -12,11 +12,14 @@ import errno
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from fastdb_lint.config import Settings
+
+if TYPE_CHECKING:
+    import pathspec
 
 DEFAULT_EXCLUDE: tuple[str, ...] = (
     ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".mypy_cache", ".nox",
@@ -76,14 +79,22 @@ def _any_including(spec: pathspec.PathSpec) -> re.Pattern[str] | None:
 
 
 def _spec(patterns: tuple[str, ...]) -> Patterns:
+    import pathspec
+
     return Patterns(pathspec.PathSpec.from_lines("gitignore", patterns))
 
 
 class Excluder:
     def __init__(self, settings: Settings) -> None:
-        exclude = settings.exclude if settings.exclude is not None else DEFAULT_EXCLUDE
         self.root = settings.root
-        self.spec = _spec(tuple(exclude) + tuple(settings.extend_exclude))
+        self._patterns = tuple(settings.exclude if settings.exclude is not None else DEFAULT_EXCLUDE) + tuple(
+            settings.extend_exclude
+        )
+
+    @cached_property
+    def spec(self) -> Patterns:
+        # Compiled on first use: a run on named files without ``force-exclude`` needs none.
+        return _spec(self._patterns)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the configuration root (POSIX), as excludes see it; a
@@ -122,6 +133,8 @@ class GitIgnores:
                 lines = handle.read().splitlines()
         except OSError:
             return
+        import pathspec
+
         spec = Patterns(pathspec.GitIgnoreSpec.from_lines(lines))
         key = str(directory).rstrip(os.sep) or os.sep
         if key in self.specs:

@@ -9,28 +9,28 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import gc
 import os
 import queue
 import threading
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import libcst as cst
 
 from fastdb_lint.analysis.index import FileFacts, ProjectIndex, collect_facts
+from fastdb_lint.analysis.shape import FileShape, file_shape, parse_or_none
 from fastdb_lint.analysis.sessions import SessionTypes
 from fastdb_lint.config import Settings
 from fastdb_lint.context import FileContext, run_traversal
 from fastdb_lint.diagnostics import PARSE_ERROR, Applicability, Finding, Location, parse_error_finding
+from fastdb_lint.memory import gc_paused
 from fastdb_lint.positions import node_positions
 from fastdb_lint.fixes import apply_edits, resolve_fix, select_fixes
 from fastdb_lint.prefilter import BASE_TRIGGERS, wants_index, words_regex
 from fastdb_lint.registry import all_rules, validate_selector
-from fastdb_lint.rules.base import Rule
+from fastdb_lint.rules.base import ProjectTerms, Rule
 from fastdb_lint.source import SourceText
 from fastdb_lint.suppression import Suppressions
 
@@ -101,7 +101,8 @@ class Engine:
     def set_project(self, project: ProjectIndex) -> None:
         self.project = project
         self.sessions = SessionTypes(project)
-        extra = project_trigger_words(project, self.sessions)
+        self.terms = project_terms(project, self.sessions)
+        extra = self.terms.session_names | self.terms.model_names
         # Per rule: its own words (None: every file) and whether the project's symbols
         # count too. The project's symbols are searched once per file, not once per rule.
         self._triggers: list[tuple[type[Rule], tuple[str, ...] | None, bool]] = []
@@ -129,7 +130,18 @@ class Engine:
                     codes |= {r.code for r in self.rules if selector == "ALL" or r.code.startswith(selector)}
         return frozenset(codes)
 
-    def rules_for(self, text: str, relpath: str) -> list[type[Rule]]:
+    def rules_for(self, text: str, relpath: str, shape: FileShape | None = None) -> list[type[Rule]]:
+        """The enabled rules worth running on a file: not ignored for its path, and
+        whose trigger words the text mentions (or the project's symbols, for rules
+        that read them); with the file's ``shape``, only those that can apply to it."""
+        selected = self._rules_by_words(text, relpath)
+        return selected if shape is None else self._applicable(selected, shape)
+
+    def _applicable(self, rules: list[type[Rule]], shape: FileShape) -> list[type[Rule]]:
+        terms = self.terms
+        return [rule for rule in rules if rule.applies(shape, terms)]
+
+    def _rules_by_words(self, text: str, relpath: str) -> list[type[Rule]]:
         ignored = self.ignored_codes(relpath)
         is_python = relpath.endswith((".py", ".pyi"))
         test_file = is_test_file(relpath)
@@ -151,16 +163,34 @@ class Engine:
         return selected
 
     def lint(self, path: str, relpath: str, source: SourceText, facts: FileFacts | None = None) -> LintResult:
+        with gc_paused():
+            return self._lint(path, relpath, source, facts)
+
+    def _lint(self, path: str, relpath: str, source: SourceText, facts: FileFacts | None) -> LintResult:
         result = LintResult()
-        rules = self.rules_for(source.text, relpath)
         if not relpath.endswith((".py", ".pyi")):
-            return self._lint_other(path, relpath, source, rules)
-        if not rules and (self._candidate is None or not self._candidate.search(source.text)):
-            return result
+            return self._lint_other(path, relpath, source, self.rules_for(source.text, relpath))
         if facts is None:
             facts = self.project.by_path.get(path)
+        rules = self._rules_by_words(source.text, relpath)
+        # A file without rules is still read when it mentions the database vocabulary,
+        # to report syntax errors.
+        if not rules and (self._candidate is None or not self._candidate.search(source.text)):
+            return result
+        compiled = facts is not None and facts.parse_ok
+        shape = facts.shape if facts is not None else None
+        if facts is None:
+            # Not indexed: the shape comes from a stdlib parse, far cheaper than LibCST's.
+            tree = parse_or_none(source.text)
+            if tree is not None:
+                shape, compiled = file_shape(tree), True
+        if shape is not None:
+            # The file is known to parse: only rules that can apply to it need LibCST.
+            rules = self._applicable(rules, shape)
+            if not rules:
+                return result
         try:
-            module = parse_module(source.text, compiled=facts is not None and facts.parse_ok)
+            module = parse_module(source.text, compiled=compiled)
         except cst.ParserSyntaxError as exc:
             result.findings.append(_syntax_error(path, source.text, exc))
             return result
@@ -386,7 +416,7 @@ def check_nesting(text: str, *, compiled: bool = False) -> None:
     if compiled:
         return
     try:
-        with warnings.catch_warnings(), _gc_paused():
+        with warnings.catch_warnings(), gc_paused():
             warnings.simplefilter("ignore")
             ast.parse(text)
     except (RecursionError, MemoryError) as exc:
@@ -411,22 +441,8 @@ def parse_module(text: str, *, compiled: bool = False) -> cst.Module:
 
 
 def _parse(text: str) -> cst.Module:
-    with _gc_paused():
+    with gc_paused():
         return cst.parse_module(text)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector around a parse: everything a parse allocates
-    is reachable from the tree it returns, so collections during it free nothing."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 _Outcome = tuple[cst.Module | None, BaseException | None]
@@ -528,23 +544,25 @@ def _with_stack(size: int, func: Callable[[str], cst.Module], text: str) -> cst.
     return outcome[0]
 
 
-def project_trigger_words(project: ProjectIndex, sessions: SessionTypes) -> set[str]:
+def project_terms(project: ProjectIndex, sessions: SessionTypes) -> ProjectTerms:
     """Project symbols that make a file relevant although it names no SQLAlchemy API:
     session aliases, factories, engines, session dependencies and mapped models."""
-    words: set[str] = set()
+    session_names: set[str] = set()
+    model_names: set[str] = set()
     for facts in project.files.values():
         prefix = f"{facts.module}." if facts.module else ""
         for name in facts.values:
             qual = prefix + name
             if sessions.kind_of_value(qual) is not None or sessions.kind_of_type((qual, ())) is not None:
-                words.add(name)
-        for name, function in facts.functions.items():
-            if "." not in name and sessions.dependency_kind(prefix + name) is not None:
-                words.add(name)
+                session_names.add(name)
+        for name in facts.functions:
+            # Methods too (``Database.session()``): a call names only the last part.
+            if sessions.dependency_kind(prefix + name) is not None:
+                session_names.add(name.rsplit(".", 1)[-1])
         for name, cls in facts.classes.items():
             if cls.relationships or "__tablename__" in cls.body_names:
-                words.add(name)
-    return words
+                model_names.add(name)
+    return ProjectTerms(frozenset(session_names), frozenset(model_names), project.uses_asyncio)
 
 
 def build_index(files: list[tuple[str, str, str]]) -> ProjectIndex:

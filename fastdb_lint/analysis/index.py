@@ -13,13 +13,13 @@ hash) and merged into a :class:`ProjectIndex` that answers questions by qualifie
 from __future__ import annotations
 
 import ast
-import gc
 import sys
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 from fastdb_lint.analysis.imports import ImportTable, dotted_ast
+from fastdb_lint.analysis.shape import FileShape, file_shape, parse_or_none
+from fastdb_lint.memory import gc_paused
 from fastdb_lint.analysis.sqlalchemy_api import ASYNC_MODULES
 from fastdb_lint.analysis.typeexpr import TypeExpr, type_from_ast
 
@@ -135,6 +135,9 @@ class FileFacts:
     # a function-local name is recorded as ``<module>.<name>``).
     lifespans: set[str] = field(default_factory=set)
     dispose: DisposeFacts = field(default_factory=DisposeFacts)
+    # What the file calls and where (None when ``ast`` cannot parse it): rules that
+    # cannot apply to the file's shape are not run on it.
+    shape: FileShape | None = None
 
 
 def module_name_for(relpath: str) -> tuple[str, bool]:
@@ -543,29 +546,20 @@ def _init_facts(init: ast.FunctionDef | ast.AsyncFunctionDef, imports: ImportTab
                         facts.self_attr_calls[target.attr] = qual
 
 
-def _parse(text: str) -> ast.Module:
-    """``ast.parse`` with the cyclic garbage collector paused: everything a parse
-    allocates is reachable from the tree, so collections during it free nothing."""
-    if not gc.isenabled():
-        return ast.parse(text)
-    gc.disable()
-    try:
-        return ast.parse(text)
-    finally:
-        gc.enable()
-
-
 def collect_facts(path: str, relpath: str, text: str) -> FileFacts:
+    with gc_paused():
+        return _collect_facts(path, relpath, text)
+
+
+def _collect_facts(path: str, relpath: str, text: str) -> FileFacts:
     module, is_package = module_name_for(relpath)
     imports = ImportTable(module, is_package)
     facts = FileFacts(path=path, module=module, imports=imports)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = _parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = parse_or_none(text)
+    if tree is None:
         facts.parse_ok = False
         return facts
+    facts.shape = file_shape(tree)
     for stmt in tree.body:
         for name in _defined_names(stmt):
             imports.define(name)

@@ -12,7 +12,10 @@ from fastdb_lint.analysis.index import Relationship
 from fastdb_lint.analysis.loading import Origin, Shape
 from fastdb_lint.analysis.sqlalchemy_api import (
     ASYNC_REGISTRY_COROUTINES,
+    ASYNC_SESSION_COROUTINES,
     ASYNC_TRANSACTION_METHODS,
+    CLASS_KINDS,
+    CONSTRUCTOR_KINDS,
     COROUTINES_BY_KIND,
     SESSION_IO_METHODS,
     SYNC_RESULT_METHODS,
@@ -22,10 +25,29 @@ from fastdb_lint.analysis.sqlalchemy_api import (
 from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 
 if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
     from fastdb_lint.context import FileContext
+
+# Last names of the asyncio session, factory, registry, engine and connection classes
+# and of their constructors (`sqlalchemy.ext.asyncio`, `sqlmodel.ext.asyncio`).
+_ASYNC_API_NAMES = frozenset(
+    qualname.rsplit(".", 1)[-1]
+    for qualname, kind in (*CLASS_KINDS.items(), *CONSTRUCTOR_KINDS.items())
+    if kind.is_async
+)
+# Callees FDB201 checks (besides `sessionmaker(class_=AsyncSession)`).
+_ASYNC_FACTORY_CALLS = frozenset({"async_sessionmaker", "AsyncSession"})
+
+
+def may_hold_async_objects(shape: FileShape, project: ProjectTerms) -> bool:
+    """Whether the session analysis can see an async session, factory, engine or
+    connection in a file of this shape: the file names an asyncio API, or the project
+    imports the asyncio extension (its session aliases, factories, dependencies and
+    class methods returning async sessions reach files that name no asyncio API)."""
+    return project.asyncio or not _ASYNC_API_NAMES.isdisjoint(shape.names)
 
 
 class ExpireOnCommitEnabled(Rule):
@@ -109,6 +131,13 @@ class ExpireOnCommitEnabled(Rule):
     ]
 
     _TARGETS = frozenset({"sqlalchemy.ext.asyncio.async_sessionmaker", "sqlalchemy.ext.asyncio.AsyncSession", "sqlmodel.ext.asyncio.AsyncSession"})
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        calls = shape.calls
+        if not _ASYNC_FACTORY_CALLS.isdisjoint(calls):
+            return True
+        return "sessionmaker" in calls and "class_" in shape.keywords and "AsyncSession" in shape.names
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -597,6 +626,14 @@ class MissingAwait(_UnawaitedCoroutineRule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return (
+            shape.has_async
+            and not _ALL_COROUTINE_NAMES.isdisjoint(shape.calls)
+            and may_hold_async_objects(shape, project)
+        )
+
     def flags(self, use: Use) -> bool:
         return use in (Use.MISUSED, Use.RETURNED, Use.ASSIGNED)
 
@@ -749,6 +786,12 @@ class SyncSessionInAsync(Rule):
         ),
     ]
 
+    # No name test: a sync session also arrives through class methods of other project
+    # files (`Database.session()`), which no project term names.
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return shape.has_async and not _BLOCKING_SESSION_METHODS.isdisjoint(shape.calls)
+
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
         if not ctx.in_async_function:
@@ -874,6 +917,10 @@ class AsyncSessionInSyncFunction(_UnawaitedCoroutineRule):
             count=3,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not ASYNC_SESSION_COROUTINES.isdisjoint(shape.calls) and may_hold_async_objects(shape, project)
 
     def receiver_kinds(self) -> tuple[DbKind, ...]:
         return (DbKind.ASYNC_SESSION,)
@@ -1008,6 +1055,10 @@ class SyncContextManagerOnAsync(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return shape.has_with and may_hold_async_objects(shape, project)
+
     def visit_With(self, node: cst.With) -> None:
         if node.asynchronous is not None:
             return
@@ -1049,6 +1100,8 @@ _BACKREF = "sqlalchemy.orm.backref"
 _DYNAMIC_LOADER = "sqlalchemy.orm.dynamic_loader"
 _SQLMODEL_RELATIONSHIP = "sqlmodel.Relationship"
 _DYNAMIC_MAPPED = "sqlalchemy.orm.DynamicMapped"
+# Callees whose `lazy="dynamic"` FDB206 reports.
+_LAZY_KEYWORD_CALLS = frozenset({"relationship", "backref"})
 
 
 class RelationshipWithoutLazy(Rule):
@@ -1136,6 +1189,10 @@ class RelationshipWithoutLazy(Rule):
             count=2,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return project.asyncio and "relationship" in shape.calls
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -1244,6 +1301,18 @@ class DynamicRelationshipInAsync(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        if not project.asyncio:
+            return False
+        calls, keywords = shape.calls, shape.keywords
+        return (
+            "DynamicMapped" in shape.names
+            or "dynamic_loader" in calls
+            or ("lazy" in keywords and not _LAZY_KEYWORD_CALLS.isdisjoint(calls))
+            or ("Relationship" in calls and "sa_relationship_kwargs" in keywords)
+        )
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         # lazy= arguments already reported with their DynamicMapped annotation.
@@ -1316,6 +1385,11 @@ def _write_only(expr: cst.BaseExpression) -> cst.SimpleString:
     return cst.SimpleString(f"{quote}write_only{quote}")
 
 
+# Async session methods whose awaited result (or refresh) gives a loaded instance
+# (`InstanceOrigins._awaited` and `_refresh`).
+_LOADING_CALLS = frozenset(
+    {"get", "get_one", "scalar", "scalars", "exec", "execute", "stream", "stream_scalars", "refresh"}
+)
 _LIST_TYPES = frozenset({"typing.List", "typing.Sequence", "typing.Iterable", "typing.Collection"})
 _VALIDATORS = frozenset({"model_validate", "from_orm"})
 _MODELS = (
@@ -1514,6 +1588,17 @@ class ImplicitLazyLoad(Rule):
             line=14,
         ),
     ]
+
+    # Only instances loaded by an awaited async session call can lazy-load, and only
+    # classes with relationships (all among the project's model names) have any.
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return (
+            shape.has_async
+            and bool(project.model_names)
+            and not _LOADING_CALLS.isdisjoint(shape.calls)
+            and may_hold_async_objects(shape, project)
+        )
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         ctx = self.ctx

@@ -14,14 +14,25 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import libcst as cst
 
 from fastdb_lint.diagnostics import FixAvailability, Severity
 
 if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
     from fastdb_lint.context import FileContext
+
+
+class ProjectTerms(NamedTuple):
+    """What :meth:`Rule.applies` may know of the project: the last names of its session
+    values, factories, engines and session dependencies, of its mapped models, and
+    whether it uses SQLAlchemy's asyncio extension."""
+
+    session_names: frozenset[str]
+    model_names: frozenset[str]
+    asyncio: bool
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,13 @@ class Rule:
     @classmethod
     def documentation(cls) -> str:
         return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        """Whether the rule can report anything in a file of this shape. It must hold
+        for every file the rule can flag (a file where no rule applies is not parsed),
+        so a rule that cannot tell answers True."""
+        return True
 
     def finish(self) -> None:
         """Called once after the traversal (for rules that decide at the end)."""

@@ -14,6 +14,7 @@ from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.analysis.urls import (
     ASYNC_ENGINE_CLASS,
     ASYNC_ENGINE_FACTORY,
+    DATABASE_BACKENDS,
     ENGINE_FACTORIES,
     ResolvedUrl,
     UrlResolver,
@@ -28,15 +29,30 @@ from fastdb_lint.analysis.urls import (
 )
 from fastdb_lint.diagnostics import FixAvailability, Severity
 from fastdb_lint.fixes import FixBuilder, append_arg, remove_arg
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 from fastdb_lint.source import SourceText
 
 if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
     from fastdb_lint.context import FileContext
 
 NULL_POOL = "sqlalchemy.pool.NullPool"
 STATIC_POOL = "sqlalchemy.pool.StaticPool"
 SYNC_ENGINE_FACTORIES = frozenset({"sqlalchemy.create_engine", "sqlmodel.create_engine"})
+_ECHO_KEYWORDS = frozenset({"echo", "echo_pool"})
+
+
+def _last_names(*qualnames: str) -> frozenset[str]:
+    """The names calls to ``qualnames`` are written with, as a shape records them (an
+    import alias under its original name too)."""
+    return frozenset(q.rpartition(".")[2] for q in qualnames)
+
+
+_ENGINE_FACTORY_NAMES = _last_names(*ENGINE_FACTORIES)
+_SYNC_ENGINE_FACTORY_NAMES = _last_names(*SYNC_ENGINE_FACTORIES)
+_ASYNC_ENGINE_FACTORY_NAMES = _last_names(ASYNC_ENGINE_FACTORY)
+_ASYNC_ENGINE_CLASS_NAMES = _last_names(ASYNC_ENGINE_CLASS)
+_NULL_POOL_NAMES = _last_names(NULL_POOL)
 
 
 def _is_true(node: cst.BaseExpression) -> bool:
@@ -197,6 +213,13 @@ class SyncDriverInAsyncEngine(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        calls = shape.calls
+        return not _ASYNC_ENGINE_FACTORY_NAMES.isdisjoint(calls) or (
+            not _ASYNC_ENGINE_CLASS_NAMES.isdisjoint(calls) and not _SYNC_ENGINE_FACTORY_NAMES.isdisjoint(calls)
+        )
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._resolver = UrlResolver(ctx)
@@ -350,6 +373,14 @@ class SyncDriverImportInAsyncApp(Rule):
 
     _DRIVERS = frozenset({"psycopg2", "pymysql", "MySQLdb", "cx_Oracle"})
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        paths = shape.import_paths
+        if not any(path.partition(".")[0] in cls._DRIVERS for path in paths):
+            return False
+        # An async route handler is an `async def`.
+        return shape.has_async or any(path.startswith(ASYNC_MODULES) for path in paths)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._imports: list[cst.CSTNode] = []
@@ -461,12 +492,16 @@ class EchoEnabled(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not _ECHO_KEYWORDS.isdisjoint(shape.keywords) and not _ENGINE_FACTORY_NAMES.isdisjoint(shape.calls)
+
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
         if ctx.callee(node) not in ENGINE_FACTORIES:
             return
         for arg in node.args:
-            if arg.keyword is None or arg.keyword.value not in ("echo", "echo_pool"):
+            if arg.keyword is None or arg.keyword.value not in _ECHO_KEYWORDS:
                 continue
             value = arg.value
             enabled = _is_true(value) or (
@@ -588,6 +623,10 @@ class MissingPoolPrePing(Rule):
     _NO_PING_POOLS = frozenset({NULL_POOL, STATIC_POOL})
     _EMBEDDED = frozenset({"sqlite", "duckdb"})
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not _ENGINE_FACTORY_NAMES.isdisjoint(shape.calls)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._resolver = UrlResolver(ctx)
@@ -692,6 +731,12 @@ class HardcodedDatabaseCredentials(Rule):
             line=3,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # A reported literal starts with `<backend>[+driver]://`; joined to the literals
+        # around it, its scheme ends the run of scheme characters before that `://`.
+        return any(backend in scheme for scheme in shape.url_schemes for backend in DATABASE_BACKENDS)
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
         self._check(node)
@@ -821,6 +866,11 @@ class SqliteMemoryWithoutStaticPool(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # The URL may be a constant of another module: no condition on the file's strings.
+        return not _ENGINE_FACTORY_NAMES.isdisjoint(shape.calls)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._resolver = UrlResolver(ctx)
@@ -943,6 +993,16 @@ class PoolArgsWithNullPool(Rule):
 
     _POOL_ARGS = ("pool_size", "max_overflow", "pool_timeout")
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        keywords = shape.keywords
+        return (
+            "poolclass" in keywords
+            and not keywords.isdisjoint(cls._POOL_ARGS)
+            and not _NULL_POOL_NAMES.isdisjoint(shape.names)
+            and not _ENGINE_FACTORY_NAMES.isdisjoint(shape.calls)
+        )
+
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
         if ctx.callee(node) not in ENGINE_FACTORIES:
@@ -1039,6 +1099,11 @@ class DeprecatedFutureFlag(Rule):
         "sqlalchemy.ext.asyncio.AsyncSession",
         "sqlmodel.ext.asyncio.AsyncSession",
     }
+    _TARGET_NAMES = _last_names(*_TARGETS)
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return "future" in shape.keywords and not cls._TARGET_NAMES.isdisjoint(shape.calls)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
-from fastdb_lint.rules.base import Invalid, Rule, Valid
-from fastdb_lint.rules.sessions import created_session, executing_scope
+from fastdb_lint.analysis.fastapi import ROUTE_METHODS
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
+from fastdb_lint.rules.sessions import created_session, executing_scope, may_create_session
+
+if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
 
 
 class SessionCreatedInRoute(Rule):
@@ -130,6 +136,13 @@ class SessionCreatedInRoute(Rule):
             line=7,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # A route handler is decorated with `@<app or router>.<method>(...)`.
+        if shape.calls.isdisjoint(ROUTE_METHODS):
+            return False
+        return may_create_session(shape, project, registries=True)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx

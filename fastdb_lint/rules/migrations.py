@@ -10,10 +10,11 @@ import libcst as cst
 from fastdb_lint.analysis.alembic import alembic_file, is_env_file, is_migration_file, module_function
 from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.syntax import string_value
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.index import ProjectIndex
+    from fastdb_lint.analysis.shape import FileShape
     from fastdb_lint.context import FileContext
 
 _MIGRATION_HEAD = (
@@ -25,6 +26,16 @@ _MIGRATION_HEAD = (
     "\n"
 )
 _MIGRATION_PATH = "migrations/versions/a1b2c3d4e5f6_add_users.py"
+
+# A migration assigns `revision` and defines `upgrade()` at module level; an env file
+# imports `alembic.context` (see analysis/alembic.py; the directory and the file name,
+# which a shape does not know, are left to the rules).
+_MIGRATION_NAMES = frozenset({"revision", "upgrade"})
+_ALEMBIC_CONTEXT = "alembic.context"
+
+
+def _may_be_migration(shape: FileShape) -> bool:
+    return _MIGRATION_NAMES <= shape.names
 
 
 def _is_noop_statement(small: cst.BaseSmallStatement) -> bool:
@@ -146,6 +157,10 @@ class IrreversibleMigration(Rule):
             path="alembic/versions/0002_drop_legacy.py",
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return _may_be_migration(shape) and "downgrade" in shape.names
 
     def finish(self) -> None:
         ctx = self.ctx
@@ -313,6 +328,14 @@ class MigrationImportsAppCode(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # Well-known third-party modules count as the project's when it has a package of
+        # that name, which the shape cannot tell: only static modules are ruled out.
+        return _may_be_migration(shape) and (
+            shape.relative_import or not all(is_static_module(path) for path in shape.import_paths)
+        )
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._migration: bool | None = None
@@ -432,6 +455,12 @@ class NotNullColumnWithoutDefault(Rule):
 
     _COLUMN = frozenset({"sqlalchemy.Column"})
     _GENERATED = frozenset({"sqlalchemy.Identity", "sqlalchemy.Computed"})
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # `add_column(..., Column(..., nullable=False))`
+        calls = shape.calls
+        return _may_be_migration(shape) and {"add_column", "Column"} <= calls and "nullable" in shape.keywords
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -561,6 +590,10 @@ class IndexWithoutConcurrently(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return _may_be_migration(shape) and "create_index" in shape.calls
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._created: set[str | None] = set()
@@ -644,6 +677,10 @@ class EnvWithoutTargetMetadata(Rule):
             path="alembic/env.py",
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return "target_metadata" in shape.names and _ALEMBIC_CONTEXT in shape.import_paths
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if self.ctx.functions or self.ctx.classes:

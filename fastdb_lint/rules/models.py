@@ -26,9 +26,10 @@ from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.analysis.typeexpr import TypeExpr, type_from_cst
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder, parse_expression
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 
 if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
     from fastdb_lint.context import FileContext
 
 _COLUMN = frozenset({"sqlalchemy.Column", "sqlmodel.Column"})
@@ -43,6 +44,32 @@ _CONSTRAINTS = frozenset(
     {"sqlalchemy.UniqueConstraint", "sqlalchemy.PrimaryKeyConstraint", "sqlmodel.UniqueConstraint", "sqlmodel.PrimaryKeyConstraint"}
 )
 _RELATIONSHIP = frozenset({"sqlalchemy.orm.relationship", "sqlalchemy.orm.relation"})
+
+
+def _last_names(qualnames: frozenset[str]) -> frozenset[str]:
+    return frozenset(q.rsplit(".", 1)[-1] for q in qualnames)
+
+
+# Names a file's shape must hold for the rules to find something (see `applies`).
+_NAMING_CALLS = _last_names(_METADATA | BASE_FACTORIES | AS_DECLARATIVE | {REGISTRY})
+_DECLARATIVE_ROOT_NAMES = _last_names(DECLARATIVE_ROOTS)
+_BASE_FACTORY_CALLS = _last_names(BASE_FACTORIES)
+_COLUMN_CALLS = _last_names(_COLUMN)
+_COLUMNS_CALLS = _last_names(_COLUMNS)
+_FOREIGN_KEY_CALLS = _last_names(_FOREIGN_KEY)
+_FIELD_CALL = _SQLMODEL_FIELD.rsplit(".", 1)[-1]
+_RELATIONSHIP_CALLS = _last_names(_RELATIONSHIP)
+_DEFAULT_KEYWORDS = frozenset({"default", "insert_default"})
+_TEMPORAL_NAMES = frozenset({"datetime", "date"})
+# `@<registry>.mapped` maps a class that has no base (see ModelIndex.classify).
+_MAPPING_DECORATORS = frozenset({"mapped", "mapped_as_dataclass"})
+
+
+def _may_map_a_class(shape: FileShape) -> bool:
+    """Whether a class of the file can be mapped: one with a base (a declarative base or
+    a model of any name, from any file) or one decorated by a registry."""
+    return bool(shape.bases) or not _MAPPING_DECORATORS.isdisjoint(shape.names)
+
 
 NAMING_CONVENTION_NAME = "NAMING_CONVENTION"
 _NAMING_CONVENTION_ITEMS = (
@@ -450,6 +477,19 @@ class MissingNamingConvention(_ModelRule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # The calls anywhere (a `MetaData()` in a module-level lambda counts as module
+        # level); a class under `DeclarativeBase` (imported under any name); a SQLModel
+        # table: `table=True`, or a class with a SQLModel table and a SQLModel model
+        # (both possibly from other files) among its bases.
+        return (
+            not _NAMING_CALLS.isdisjoint(shape.calls)
+            or not _DECLARATIVE_ROOT_NAMES.isdisjoint(shape.names)
+            or "table" in shape.keywords
+            or shape.multiple_bases
+        )
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._sqlmodel_reported = False
@@ -669,6 +709,10 @@ class LegacyDeclarativeBase(_ModelRule):
     ]
 
     _CARRIED = ("metadata", "type_annotation_map")
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not _BASE_FACTORY_CALLS.isdisjoint(shape.calls)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -969,6 +1013,10 @@ class UntypedColumn(_ModelRule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not _COLUMN_CALLS.isdisjoint(shape.calls) and _may_map_a_class(shape)
+
     def visit_Assign(self, node: cst.Assign) -> None:
         ctx = self.ctx
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
@@ -1134,6 +1182,11 @@ class MissingTablename(_ModelRule):
             line=3,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # A class directly under a declarative base (or an abstract class): it has a base.
+        return bool(shape.bases)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         info = self.class_info(node)
@@ -1360,6 +1413,14 @@ class ForeignKeyWithoutIndex(_ModelRule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        calls = shape.calls
+        if not _FOREIGN_KEY_CALLS.isdisjoint(calls) and not _COLUMNS_CALLS.isdisjoint(calls):
+            return True
+        # `Field(foreign_key=...)` in a SQLModel table, a class with a base.
+        return _FIELD_CALL in calls and "foreign_key" in shape.keywords and bool(shape.bases)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._classes: list[_ClassColumns] = []
@@ -1526,6 +1587,7 @@ class ForeignKeyWithoutIndex(_ModelRule):
 # -- FDB506 ------------------------------------------------------------------------
 
 _NAIVE_NOW = frozenset({"datetime.datetime.utcnow", "datetime.datetime.now", "datetime.datetime.today"})
+_NAIVE_NOW_NAMES = _last_names(_NAIVE_NOW)
 
 
 class NaiveDatetimeDefault(_ModelRule):
@@ -1623,6 +1685,16 @@ class NaiveDatetimeDefault(_ModelRule):
             line=4,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        if _NAIVE_NOW_NAMES.isdisjoint(shape.names):
+            return False
+        calls, keywords = shape.calls, shape.keywords
+        if not _COLUMNS_CALLS.isdisjoint(calls) and not _DEFAULT_KEYWORDS.isdisjoint(keywords):
+            return True
+        # `Field(default_factory=...)` in a SQLModel table, a class with a base.
+        return _FIELD_CALL in calls and "default_factory" in keywords and bool(shape.bases)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -1745,6 +1817,10 @@ class TablenameConvention(_ModelRule):
         Invalid('class UserRole:\n    __tablename__ = "userRole"\n', line=2),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return "__tablename__" in shape.names
+
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
             return
@@ -1835,6 +1911,14 @@ class TemporalColumnSuffix(_ModelRule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # `datetime`/`date` are imported under one of these names; `Mapped` may be reached
+        # through a module alias inside a string annotation (`"orm.Mapped[date]"`).
+        if _TEMPORAL_NAMES.isdisjoint(shape.names):
+            return False
+        return "Mapped" in shape.names or "Mapped" in shape.string_annotation_names
+
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if not isinstance(node.target, cst.Name) or _class_of_statement(self.ctx.stack, -1) is None:
             return
@@ -1914,6 +1998,10 @@ class BackrefInsteadOfBackPopulates(_ModelRule):
             line=5,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return "backref" in shape.keywords and not _RELATIONSHIP_CALLS.isdisjoint(shape.calls)
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.ctx.callee(node) not in _RELATIONSHIP:

@@ -27,14 +27,16 @@ from fastdb_lint.analysis.chains import (
     statement_of,
     strip_await,
 )
+from fastdb_lint.analysis.fastapi import ROUTE_METHODS
 from fastdb_lint.analysis.index import CallValue
 from fastdb_lint.analysis.sqlalchemy_api import SELECT_FUNCTIONS, SESSION_QUERY_METHODS, DbKind
 from fastdb_lint.analysis.syntax import name_counts, string_value
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import map_line_whitespace, parse_expression
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 
 if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
     from fastdb_lint.context import FileContext
     from fastdb_lint.fixes import FixBuilder
 
@@ -70,6 +72,20 @@ _WRITE_KEYWORDS = ("insert", "update", "delete", "create", "drop", "alter", "tru
 _STRING_WRAPPERS = frozenset({"textwrap.dedent", "inspect.cleandoc"})
 # Result methods that pass the rows of a session call on.
 _RESULT_STEPS = frozenset({"scalars", "unique", "mappings", "tuples", "columns", "yield_per"})
+
+
+def _last_names(qualnames: frozenset[str]) -> frozenset[str]:
+    return frozenset(q.rsplit(".", 1)[-1] for q in qualnames)
+
+
+# Names a file's shape must call for the rules to find something (see `applies`).
+_SELECT_CALLS = _last_names(SELECT_FUNCTIONS)
+# `update(M)`/`delete(M)`, `Query.update()/.delete()`, `table.update()/.delete()`.
+_WRITE_CALLS = _last_names(UPDATE_FUNCTIONS | DELETE_FUNCTIONS)
+# The calls through which `_session_call` reaches a session's rows.
+_SESSION_ROW_CALLS = EXECUTE_METHODS | {QUERY}
+_LISTING_CALLS = frozenset({"all", "fetchall", "list"})
+_UNBOUNDED_READS = frozenset({"scalars", "exec"})
 
 
 # -- shared helpers ----------------------------------------------------------------
@@ -722,6 +738,10 @@ class LegacyQueryApi(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return QUERY in shape.calls
+
     def visit_Call(self, node: cst.Call) -> None:
         _report_query(
             self,
@@ -848,6 +868,12 @@ class QueryOnAsyncSession(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # An async session is typed through `sqlalchemy.ext.asyncio`/`sqlmodel.ext.asyncio`:
+        # imported somewhere in the project, or reached as an attribute here.
+        return QUERY in shape.calls and (project.asyncio or "asyncio" in shape.names)
+
     def visit_Call(self, node: cst.Call) -> None:
         _report_query(
             self,
@@ -929,6 +955,10 @@ class LegacyQueryGet(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return QUERY in shape.calls and "get" in shape.calls
+
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
         query = _query_get(ctx, node, _SYNC_SESSIONS)
@@ -1005,6 +1035,10 @@ class LegacySelectList(Rule):
             "from sqlalchemy.sql import select\nstmt = select([users.c.id], users.c.id > 5)\n",
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not shape.calls.isdisjoint(_SELECT_CALLS)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -1145,6 +1179,13 @@ class PythonSideAggregation(Rule):
             "    return sum(o.amount for o in db.scalars(select(Order)))\n",
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        calls = shape.calls
+        if calls.isdisjoint(_SESSION_ROW_CALLS):
+            return False
+        return "sum" in calls or ("len" in calls and not calls.isdisjoint(_LISTING_CALLS))
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1382,6 +1423,10 @@ class QueryInLoop(Rule):
             "    return node\n",
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not shape.loop_calls.isdisjoint(SESSION_QUERY_METHODS)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1654,6 +1699,11 @@ class RowsInsteadOfScalars(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        calls = shape.calls
+        return "execute" in calls and not calls.isdisjoint(_ROW_TERMINALS) and not calls.isdisjoint(_SELECT_CALLS)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._candidates: list[_RowsCandidate] = []
@@ -1921,6 +1971,16 @@ class UnboundedSelectInRoute(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        calls = shape.calls
+        return (
+            "all" in calls
+            and not calls.isdisjoint(_UNBOUNDED_READS)
+            and not calls.isdisjoint(_SELECT_CALLS)
+            and not calls.isdisjoint(ROUTE_METHODS)
+        )
+
     def visit_Return(self, node: cst.Return) -> None:
         ctx = self.ctx
         function = ctx.function
@@ -2026,6 +2086,10 @@ class SelectFilterAlias(Rule):
             line=5,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return "filter" in shape.calls and not shape.calls.isdisjoint(_SELECT_CALLS)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -2142,6 +2206,11 @@ class UpdateOrDeleteWithoutWhere(Rule):
             count=2,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        calls = shape.calls
+        return not calls.isdisjoint(_WRITE_CALLS) and (QUERY in calls or not calls.isdisjoint(EXECUTE_METHODS))
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx

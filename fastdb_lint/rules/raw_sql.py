@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -28,7 +29,10 @@ from fastdb_lint.analysis.strings import (
 from fastdb_lint.context import FileContext
 from fastdb_lint.diagnostics import FixAvailability, Severity
 from fastdb_lint.fixes import FixBuilder
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
+
+if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
 
 _EXECUTE_METHODS = frozenset({"execute", "scalar", "scalars"})
 # Keyword names under which the SQL reaches the functions this module knows.
@@ -207,6 +211,10 @@ class RawSqlString(Rule):
             '    return session.scalar("SELECT count(*) FROM users")\n',
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not shape.calls.isdisjoint(_EXECUTE_METHODS)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -503,6 +511,10 @@ class SqlInjection(Rule):
             '    return session.execute(text("SELECT * FROM users WHERE id = :user_id").bindparams(user_id=user_id)).all()\n',
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not shape.calls.isdisjoint(_SINK_NAMES)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)

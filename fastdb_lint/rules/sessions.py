@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -12,9 +13,10 @@ from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.sessions import product_of
 from fastdb_lint.analysis.sqlalchemy_api import CLASS_KINDS, SESSION_CLASSES, DbKind
 from fastdb_lint.analysis.syntax import string_value
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 
 if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
     from fastdb_lint.context import FileContext, FunctionScope
 
 ENGINE_FACTORIES = frozenset(
@@ -40,6 +42,22 @@ _REGISTRIES = (DbKind.SYNC_REGISTRY, DbKind.ASYNC_REGISTRY)
 _CONTAINERS = (
     cst.Tuple, cst.List, cst.Set, cst.Dict, cst.Element, cst.StarredElement, cst.DictElement, cst.Arg, cst.Await
 )
+
+
+def _last_names(qualnames: Iterable[str]) -> frozenset[str]:
+    return frozenset(q.rsplit(".", 1)[-1] for q in qualnames)
+
+
+# Last names of the session classes, factory and registry types and of the callees above,
+# for the rules' shape preconditions.
+SESSION_CLASS_NAMES = _last_names(SESSION_CLASSES)
+FACTORY_TYPE_NAMES = _last_names(n for n, k in CLASS_KINDS.items() if k in _FACTORIES)
+REGISTRY_TYPE_NAMES = _last_names(n for n, k in CLASS_KINDS.items() if k in _REGISTRIES)
+_CREATOR_TYPE_NAMES = FACTORY_TYPE_NAMES | REGISTRY_TYPE_NAMES
+_MODULE_CREATOR_NAMES = SESSION_CLASS_NAMES | _CREATOR_TYPE_NAMES
+ENGINE_FACTORY_NAMES = _last_names(ENGINE_FACTORIES)
+SESSION_FACTORY_NAMES = _last_names(SESSION_FACTORIES)
+ASYNC_ENGINE_CONSTRUCTOR_NAMES = _last_names(ASYNC_ENGINE_CONSTRUCTORS)
 
 
 # -- shared helpers ------------------------------------------------------------------
@@ -78,6 +96,22 @@ def created_session(
     if owner in _FACTORIES or (registries and owner in _REGISTRIES):
         return product_of(owner)
     return None
+
+
+def may_create_session(shape: FileShape, project: ProjectTerms, *, registries: bool = False) -> bool:
+    """Whether :func:`created_session` can recognise a call in a file of this shape. A
+    session class is called by its name. A factory (with ``registries``, a registry)
+    callee or ``begin()`` receiver gets its kind from a name the file mentions, called
+    or not: a factory type (called, or annotating the parameter, variable or attribute
+    the callee is bound to) or a project symbol (a factory, a type alias, a dependency
+    or a function providing one, possibly bound to a local name first)."""
+    if not shape.calls.isdisjoint(SESSION_CLASS_NAMES):
+        return True
+    types = _CREATOR_TYPE_NAMES if registries else FACTORY_TYPE_NAMES
+    return any(
+        not names.isdisjoint(types) or not names.isdisjoint(project.session_names)
+        for names in (shape.names, shape.string_annotation_names)
+    )
 
 
 CONNECTION_GETTERS = frozenset({"alembic.op.get_bind"})
@@ -309,6 +343,13 @@ class GlobalSession(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # At import time there are no local bindings: the callee is a session class, a
+        # project symbol, or a call giving a factory (`sessionmaker(...)()`).
+        calls = shape.module_calls
+        return not calls.isdisjoint(_MODULE_CREATOR_NAMES) or not calls.isdisjoint(project.session_names)
+
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
         if created_session(node, ctx, registries=True) is None:
@@ -333,7 +374,12 @@ class _CreatedPerRequest(Rule):
     """Calls to ``_callees`` in the body of a route handler or a dependency."""
 
     _callees: ClassVar[frozenset[str]]
+    _callee_names: ClassVar[frozenset[str]]
     _message: ClassVar[str]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not shape.calls.isdisjoint(cls._callee_names)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -409,6 +455,7 @@ class EnginePerRequest(_CreatedPerRequest):
     summary = "Engine created inside a route handler or dependency"
     triggers = ("create_engine", "create_async_engine")
     _callees = ENGINE_FACTORIES
+    _callee_names = ENGINE_FACTORY_NAMES
     _message = "Engine created on every call of {kind} `{name}`: create it once per application and reuse it"
     valid = [
         Valid(
@@ -551,6 +598,7 @@ class SessionmakerPerRequest(_CreatedPerRequest):
     summary = "Session factory created inside a route handler or dependency"
     triggers = ("sessionmaker",)
     _callees = SESSION_FACTORIES
+    _callee_names = SESSION_FACTORY_NAMES
     _message = "Session factory built on every call of {kind} `{name}`: build it once, next to the engine"
     valid = [
         Valid(
@@ -812,6 +860,10 @@ class UnclosedSession(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return may_create_session(shape, project)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._frames: list[_Frame] = []
@@ -1059,6 +1111,10 @@ class DependencyReturnsSession(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return may_create_session(shape, project)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._frames: list[_DependencyFrame] = []
@@ -1193,6 +1249,10 @@ class OnEventHandler(Rule):
             line=2,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return "on_event" in shape.calls
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -1362,6 +1422,10 @@ class EngineNeverDisposed(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not shape.module_calls.isdisjoint(ASYNC_ENGINE_CONSTRUCTOR_NAMES)
+
     def leave_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) == 1:
             self._check(node.targets[0].target, node.value)
@@ -1393,6 +1457,10 @@ class EngineNeverDisposed(Rule):
 TASK_FUNCTIONS = frozenset({"asyncio.create_task", "asyncio.ensure_future"})
 EVENT_LOOP_FUNCTIONS = frozenset({"asyncio.get_event_loop", "asyncio.get_running_loop", "asyncio.new_event_loop"})
 TASK_GROUPS = frozenset({"asyncio.TaskGroup", "anyio.create_task_group"})
+GATHER = "asyncio.gather"
+# Calls that can start concurrent work: gather, the task functions and the methods of
+# event loops and task groups.
+TASK_CALL_NAMES = _last_names({GATHER, *TASK_FUNCTIONS}) | {"create_task", "start_soon"}
 _LOOPS = (cst.For, cst.While, cst.CompFor)
 
 
@@ -1525,6 +1593,10 @@ class SessionSharedAcrossTasks(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not shape.calls.isdisjoint(TASK_CALL_NAMES)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         # Names bound to task groups / event loops, per function node.
@@ -1550,7 +1622,7 @@ class SessionSharedAcrossTasks(Rule):
         if ctx.function is None:
             return
         callee = ctx.callee(node)
-        if callee == "asyncio.gather":
+        if callee == GATHER:
             self._gather(node)
             return
         func = node.func
@@ -1624,6 +1696,8 @@ class SessionSharedAcrossTasks(Rule):
 
 BACKGROUND_TASKS = "fastapi.BackgroundTasks"
 BACKGROUND_TASK = "fastapi.BackgroundTask"
+_BACKGROUND_TASKS_NAME = BACKGROUND_TASKS.rsplit(".", 1)[-1]
+_BACKGROUND_TASK_NAME = BACKGROUND_TASK.rsplit(".", 1)[-1]
 
 
 class SessionInBackgroundTask(Rule):
@@ -1716,6 +1790,12 @@ class SessionInBackgroundTask(Rule):
             line=7,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # `add_task` counts on a `BackgroundTasks()` local or a parameter annotated with it.
+        calls = shape.calls
+        return _BACKGROUND_TASK_NAME in calls or ("add_task" in calls and _BACKGROUND_TASKS_NAME in shape.names)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -12,6 +13,7 @@ from fastdb_lint.analysis.sqlalchemy_api import (
     DB_ERRORS,
     SELECT_CHAIN_METHODS,
     SELECT_FUNCTIONS,
+    SESSION_QUERY_METHODS,
     STATEMENT_EXECUTORS,
     DbKind,
 )
@@ -19,7 +21,10 @@ from fastdb_lint.analysis.strings import BindingKind, is_all_caps
 from fastdb_lint.context import FileContext
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
+
+if TYPE_CHECKING:
+    from fastdb_lint.analysis.shape import FileShape
 
 _SCOPE_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 _LOOPS = (cst.For, cst.While)
@@ -207,6 +212,11 @@ class CommitInLoop(Rule):
             count=2,
         ),
     ]
+
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # Only `x.commit()` written in the loop's body counts, not one in a helper it calls.
+        return "commit" in shape.loop_calls
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -404,6 +414,12 @@ def _counts(test: cst.BaseExpression) -> bool:
 
 
 # -- FDB802 -----------------------------------------------------------------------
+
+# Calls that fail the session's transaction when they raise.
+_GUARDED_METHODS = frozenset({"commit", "flush", "execute"})
+# What an `except` clause that catches database errors names (in a shape: "" for a bare
+# `except:`, the last name of a class).
+_CAUGHT_TYPES = frozenset({"", "Exception", "BaseException"} | {q.rpartition(".")[2] for q in DB_ERRORS})
 
 
 @dataclass(eq=False)
@@ -610,6 +626,10 @@ class DbErrorSwallowedWithoutRollback(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        return not _GUARDED_METHODS.isdisjoint(shape.try_calls) and not _CAUGHT_TYPES.isdisjoint(shape.handler_types)
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._tries: list[_Try] = []
@@ -655,7 +675,7 @@ class DbErrorSwallowedWithoutRollback(Rule):
                     if found is not None:
                         found.finally_cleans = True
             return
-        if method not in ("commit", "flush", "execute"):
+        if method not in _GUARDED_METHODS:
             return
         kind = self.ctx.kind(receiver)
         if kind is not None and kind not in STATEMENT_EXECUTORS:
@@ -812,6 +832,9 @@ _QUERY_CHAIN_METHODS = frozenset(
 )
 
 
+_WRITE_METHODS = frozenset({"commit", "flush"})
+
+
 @dataclass(frozen=True)
 class _Load:
     model: cst.BaseExpression | None
@@ -959,6 +982,16 @@ class ReadModifyWriteWithoutLock(Rule):
         ),
     ]
 
+    @classmethod
+    def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
+        # An instance loaded by a session method, modified in place, then committed.
+        calls = shape.calls
+        return (
+            bool(shape.attribute_aug_stores)
+            and not _WRITE_METHODS.isdisjoint(calls)
+            and not SESSION_QUERY_METHODS.isdisjoint(calls)
+        )
+
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         # Augmented assignments waiting for a commit, per function node.
@@ -980,7 +1013,7 @@ class ReadModifyWriteWithoutLock(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         call = _method_call(node)
         function = self.ctx.function
-        if call is None or function is None or call[0] not in ("commit", "flush"):
+        if call is None or function is None or call[0] not in _WRITE_METHODS:
             return
         if self.ctx.kind(call[1]) not in STATEMENT_EXECUTORS:
             return

@@ -1,15 +1,19 @@
-"""FDB202-FDB208 beyond the embedded examples: several files, messages, fixes, traps."""
+"""FDB201-FDB208 beyond the embedded examples: several files, messages, fixes, traps, and
+the file shapes each rule applies to."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.config import Settings
 from fastdb_lint.engine import Engine, build_index, lint_sources
-from fastdb_lint.registry import resolve_selection
+from fastdb_lint.registry import all_rules, resolve_selection
+from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.source import SourceText
 
 MODELS = """\
@@ -674,3 +678,253 @@ def test_async_session_in_sync_function_passes_on():
         return service, pending
     """
     assert lint(code, "FDB208") == []
+
+
+# -- applies(): the file shapes each rule can report in ------------------------------------
+
+# A class method returning an async session: no project term names it.
+ASYNC_DATABASE = """\
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+SessionLocal = async_sessionmaker(expire_on_commit=False)
+
+
+class Database:
+    @staticmethod
+    def session() -> AsyncSession:
+        return SessionLocal()
+"""
+SYNC_PROJECT = ProjectTerms(frozenset({"SessionLocal", "get_db"}), frozenset({"User"}), False)
+ASYNC_PROJECT = ProjectTerms(frozenset({"SessionLocal", "get_session"}), frozenset({"User"}), True)
+
+
+def applies(code: str, rule: str, project: ProjectTerms) -> bool:
+    return all_rules()[rule].applies(file_shape(ast.parse(textwrap.dedent(code))), project)
+
+
+def test_expire_on_commit_applies_only_to_async_factory_calls():
+    sync_factory = """\
+    from sqlalchemy.orm import Session, sessionmaker
+    SessionLocal = sessionmaker(bind=engine, class_=Session)
+    async def get_session():
+        async with SessionLocal() as session:
+            yield session
+    """
+    assert not applies(sync_factory, "FDB201", ASYNC_PROJECT)
+    annotated_only = """\
+    from sqlalchemy.ext.asyncio import AsyncSession
+    async def create(session: AsyncSession) -> None:
+        await session.commit()
+    """
+    assert not applies(annotated_only, "FDB201", ASYNC_PROJECT)
+    aliased = """\
+    from sqlalchemy.ext.asyncio import async_sessionmaker as make_factory
+    SessionLocal = make_factory(engine)
+    """
+    assert applies(aliased, "FDB201", SYNC_PROJECT)
+    assert rows(aliased, "FDB201") == [2]
+    class_keyword = """\
+    from sqlalchemy import orm
+    from sqlalchemy.ext import asyncio as sa_asyncio
+    SessionLocal = orm.sessionmaker(engine, class_=sa_asyncio.AsyncSession)
+    """
+    assert applies(class_keyword, "FDB201", SYNC_PROJECT)
+    assert rows(class_keyword, "FDB201") == [3]
+
+
+def test_missing_await_needs_an_async_def_and_async_objects():
+    sync_project_route = """\
+    from fastapi import Depends
+    from app.db import get_db
+    async def remove(item_id: int, db=Depends(get_db)):
+        db.execute(stmt)
+        db.commit()
+    """
+    assert not applies(sync_project_route, "FDB202", SYNC_PROJECT)
+    assert applies(sync_project_route, "FDB202", ASYNC_PROJECT)
+    no_async_def = """\
+    from sqlalchemy.ext.asyncio import AsyncSession
+    def commit_later(session: AsyncSession):
+        return session.commit()
+    """
+    assert not applies(no_async_def, "FDB202", ASYNC_PROJECT)
+    # An asyncio API named through a module attribute, in a project the index saw no
+    # asyncio import in.
+    module_attribute = """\
+    import sqlalchemy.ext.asyncio as aio
+    async def create(session: aio.AsyncSession):
+        session.commit()
+    """
+    assert applies(module_attribute, "FDB202", SYNC_PROJECT)
+
+
+def test_missing_await_through_project_names_the_file_does_not_spell():
+    # Neither file names an asyncio API: the session comes from a project alias and
+    # from a class method of another module.
+    code = """\
+    from app.db import Database
+    from app.deps import SessionDep
+
+    async def create(session: SessionDep, user):
+        session.add(user)
+        session.commit()
+
+    async def job(stmt):
+        db = Database.session()
+        db.execute(stmt)
+    """
+    deps = (
+        "from typing import Annotated\n"
+        "from fastapi import Depends\n"
+        "from sqlalchemy.ext.asyncio import AsyncSession\n"
+        "from app.db import get_session\n"
+        "SessionDep = Annotated[AsyncSession, Depends(get_session)]\n"
+    )
+    db = ASYNC_DATABASE + "\n\nasync def get_session():\n    async with SessionLocal() as session:\n        yield session\n"
+    files = {"app/db.py": db, "app/deps.py": deps}
+    assert rows(code, "FDB202", files=files) == [6, 10]
+    assert applies(code, "FDB202", ASYNC_PROJECT)
+
+
+def test_sync_session_in_async_applies_without_session_names():
+    sync_route = """\
+    from sqlalchemy.orm import Session
+    def users(db: Session):
+        return db.query(User).all()
+    """
+    assert not applies(sync_route, "FDB203", SYNC_PROJECT)
+    no_blocking_call = """\
+    from sqlalchemy.orm import Session
+    async def stage(db: Session, user):
+        db.add(user)
+    """
+    assert not applies(no_blocking_call, "FDB203", SYNC_PROJECT)
+    # The sync session comes from a class method of another module.
+    code = """\
+    from app.db import Database
+    async def job(stmt):
+        db = Database.session()
+        db.execute(stmt)
+    """
+    db = ASYNC_DATABASE.replace("AsyncSession", "Session").replace("async_sessionmaker", "sessionmaker")
+    db = db.replace("sqlalchemy.ext.asyncio", "sqlalchemy.orm").replace("expire_on_commit=False", "")
+    assert applies(code, "FDB203", SYNC_PROJECT)
+    assert rows(code, "FDB203", files={"app/db.py": db}) == [4]
+
+
+def test_lazy_load_applies_to_awaited_loads_with_models():
+    code = HEAD + textwrap.dedent(
+        """\
+        async def titles(session: AsyncSession, user_id: int):
+            user = await session.get(User, user_id)
+            return user.posts
+        """
+    )
+    assert applies(code, "FDB204", ASYNC_PROJECT)
+    assert not applies(code, "FDB204", ASYNC_PROJECT._replace(model_names=frozenset()))
+    created_only = HEAD + "async def create(session: AsyncSession):\n    session.add(User())\n    await session.commit()\n"
+    assert not applies(created_only, "FDB204", ASYNC_PROJECT)
+    sync_project = """\
+    from app.models import User
+    async def titles(db, user_id: int):
+        user = db.get(User, user_id)
+        return user.posts
+    """
+    assert not applies(sync_project, "FDB204", SYNC_PROJECT)
+
+
+def test_relationship_rules_apply_only_in_asyncio_projects():
+    models = """\
+    from sqlalchemy.orm import relationship as rel
+    class User(Base):
+        __tablename__ = "user"
+        posts = rel("Post", lazy="dynamic")
+    """
+    assert applies(models, "FDB205", ASYNC_PROJECT) and applies(models, "FDB206", ASYNC_PROJECT)
+    assert not applies(models, "FDB205", SYNC_PROJECT) and not applies(models, "FDB206", SYNC_PROJECT)
+    no_relationship = """\
+    from sqlalchemy.orm import Mapped, mapped_column
+    class User(Base):
+        __tablename__ = "user"
+        id: Mapped[int] = mapped_column(primary_key=True)
+    """
+    assert not applies(no_relationship, "FDB205", ASYNC_PROJECT)
+    assert not applies(no_relationship, "FDB206", ASYNC_PROJECT)
+
+
+def test_dynamic_relationship_applies_to_each_spelling():
+    no_lazy = """\
+    from sqlalchemy.orm import relationship
+    class User(Base):
+        __tablename__ = "user"
+        posts = relationship("Post", back_populates="author")
+    """
+    assert not applies(no_lazy, "FDB206", ASYNC_PROJECT)
+    for code in (
+        "from sqlalchemy import orm\nclass User(Base):\n    posts: orm.DynamicMapped['Post'] = orm.relationship()\n",
+        "from sqlalchemy.orm import dynamic_loader\nclass User(Base):\n    posts = dynamic_loader('Post')\n",
+        (
+            "from sqlalchemy.orm import backref, relationship\n"
+            "class Post(Base):\n    author = relationship('User', backref=backref('posts', lazy='dynamic'))\n"
+        ),
+        (
+            "from sqlmodel import Relationship\n"
+            "class Hero(SQLModel, table=True):\n"
+            "    team: list['Team'] = Relationship(sa_relationship_kwargs={'lazy': 'dynamic'})\n"
+        ),
+    ):
+        assert applies(code, "FDB206", ASYNC_PROJECT), code
+        assert len(lint(code, "FDB206", files={"app/db.py": DB})) == 1, code
+
+
+def test_sync_with_on_async_applies_to_plain_with_on_async_objects():
+    async_with_only = """\
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+    SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+    async def job():
+        async with SessionLocal() as session:
+            pass
+    """
+    assert not applies(async_with_only, "FDB207", ASYNC_PROJECT)
+    sync_project = """\
+    from app.db import SessionLocal
+    def job():
+        with SessionLocal() as session:
+            session.commit()
+    """
+    assert not applies(sync_project, "FDB207", SYNC_PROJECT)
+    assert applies(sync_project, "FDB207", ASYNC_PROJECT)
+    code = """\
+    from app.db import Database
+    async def job():
+        with Database.session() as session:
+            pass
+    """
+    assert applies(code, "FDB207", ASYNC_PROJECT)
+    assert rows(code, "FDB207", files={"app/db.py": ASYNC_DATABASE}) == [3]
+
+
+def test_async_session_in_sync_function_applies_with_async_objects():
+    sync_project = """\
+    from app.db import get_db
+    def delete_user(user_id: int, db=Depends(get_db)):
+        db.delete(db.get(User, user_id))
+        db.commit()
+    """
+    assert not applies(sync_project, "FDB208", SYNC_PROJECT)
+    assert applies(sync_project, "FDB208", ASYNC_PROJECT)
+    only_sync_methods = """\
+    from sqlalchemy.ext.asyncio import AsyncSession
+    def stage(session: AsyncSession, user):
+        session.add(user)
+        return UserRepository(session)
+    """
+    assert not applies(only_sync_methods, "FDB208", ASYNC_PROJECT)
+    code = """\
+    from app.db import Database
+    def job(stmt):
+        session = Database.session()
+        session.commit()
+    """
+    assert applies(code, "FDB208", ASYNC_PROJECT)
+    assert rows(code, "FDB208", files={"app/db.py": ASYNC_DATABASE}) == [4]

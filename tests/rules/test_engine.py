@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -9,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.analysis.urls import parse_url
 from fastdb_lint.config import Settings
 from fastdb_lint.engine import Engine, build_index, lint_sources
-from fastdb_lint.registry import resolve_selection
+from fastdb_lint.registry import all_rules, resolve_selection
+from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.source import SourceText
 
 
@@ -402,3 +405,211 @@ def test_fdb601_function_local_constant():
     (finding,) = lint(code, "FDB601")
     assert finding.start.row == 5
     assert finding.fix is None  # `url` is used in two functions
+
+
+# -- shape preconditions -------------------------------------------------------------
+
+NO_TERMS = ProjectTerms(frozenset(), frozenset(), False)
+
+
+def applies(code: str, select: str, terms: ProjectTerms = NO_TERMS) -> bool:
+    return all_rules()[select].applies(file_shape(ast.parse(textwrap.dedent(code))), terms)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        # A sync engine, and an async one only named in annotations.
+        ("from sqlalchemy import create_engine\nengine = create_engine('postgresql://app@db/app')\n", False),
+        (
+            "from sqlalchemy.ext.asyncio import AsyncEngine\n"
+            "async def ping(engine: AsyncEngine) -> None:\n"
+            "    async with engine.connect() as conn:\n"
+            "        await conn.close()\n",
+            False,
+        ),
+        (
+            "from sqlalchemy.ext.asyncio import create_async_engine as make_engine\n"
+            "engine = make_engine('postgresql://app@db/app')\n",
+            True,
+        ),
+        ("import sqlalchemy.ext.asyncio as aio\nengine = aio.create_async_engine(URL)\n", True),
+        (
+            "from sqlalchemy import create_engine as ce\n"
+            "from sqlalchemy.ext.asyncio import AsyncEngine\n"
+            "engine = AsyncEngine(ce('sqlite:///./app.db'))\n",
+            True,
+        ),
+    ],
+)
+def test_fdb601_applies(code, expected):
+    assert applies(code, "FDB601") is expected
+
+
+def test_fdb601_aliased_factory_still_reported():
+    code = """\
+        from sqlalchemy.ext.asyncio import create_async_engine as make_engine
+        engine = make_engine("postgresql://app@db/app")
+        """
+    assert [f.start.row for f in lint(code, "FDB601")] == [2]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        # A sync module: no async def, no asyncio extension.
+        ("import psycopg2\n\ndef connect():\n    return psycopg2.connect('')\n", False),
+        # The driver only named in a URL.
+        (
+            "from sqlalchemy.ext.asyncio import create_async_engine\n"
+            "engine = create_async_engine('postgresql+psycopg2://app@db/app')\n",
+            False,
+        ),
+        # A relative import of a module named like a driver.
+        ("from . import psycopg2\nasync def f():\n    pass\n", False),
+        (
+            "from pymysql.cursors import DictCursor\n"
+            "from fastapi import APIRouter\n"
+            "router = APIRouter()\n"
+            "@router.get('/items')\n"
+            "async def items():\n"
+            "    return []\n",
+            True,
+        ),
+        ("import MySQLdb, cx_Oracle\nimport sqlalchemy.ext.asyncio as sa_async\n", True),
+        ("import psycopg2.extras as extras\nfrom sqlalchemy.ext import asyncio\n", True),
+        (
+            "from sqlmodel.ext.asyncio.session import AsyncSession\n"
+            "def connect():\n"
+            "    import psycopg2\n"
+            "    return psycopg2.connect('')\n",
+            True,
+        ),
+    ],
+)
+def test_fdb602_applies(code, expected):
+    assert applies(code, "FDB602") is expected
+
+
+def test_fdb602_submodule_from_import_still_reported():
+    code = """\
+        from pymysql.cursors import DictCursor
+        from sqlalchemy.ext.asyncio import AsyncSession
+        """
+    assert [f.start.row for f in lint(code, "FDB602")] == [1]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        # `echo` as a call, not as a keyword of an engine factory.
+        ("import typer\nfrom sqlalchemy import create_engine\nengine = create_engine(url)\ntyper.echo('ok')\n", False),
+        ("def build(factory):\n    return factory(url, echo=True)\n", False),
+        ("from sqlmodel import create_engine as ce\nengine = ce(url, echo_pool=True)\n", True),
+        ("import sqlalchemy as sa\nengine = sa.create_engine(url, echo='debug')\n", True),
+    ],
+)
+def test_fdb603_applies(code, expected):
+    assert applies(code, "FDB603") is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        # Uses an engine created elsewhere.
+        ("from app.db import engine\n\ndef ping():\n    with engine.connect() as conn:\n        return conn\n", False),
+        ("import sqlalchemy as sa\nengine = sa.create_engine(DATABASE_URL)\n", True),
+        ("from sqlalchemy.ext.asyncio import create_async_engine as cae\nengine = cae(url)\n", True),
+    ],
+)
+def test_fdb604_applies(code, expected):
+    assert applies(code, "FDB604") is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        # Dialect imports mention a backend, but no string holds a database URL.
+        (
+            "from sqlalchemy.dialects.postgresql import UUID\n"
+            "DOCS = 'https://docs.sqlalchemy.org/en/20/dialects/postgresql.html'\n",
+            False,
+        ),
+        ("BROKER = 'redis://:s3cr3t@cache:6379/0'\n", False),
+        ("DATABASE_URL = 'postgresql+asyncpg://app:s3cr3t@db:5432/app'\n", True),
+        ("engine = create_engine(f'mysql+pymysql://root:hunter2@{host}/shop')\n", True),
+        # Implicit concatenation: one constant in the `ast`, two literals in LibCST.
+        ("DATABASE_URL = ('x' 'postgresql://app:s3cr3t@db/app')\n", True),
+    ],
+)
+def test_fdb605_applies(code, expected):
+    assert applies(code, "FDB605") is expected
+
+
+def test_fdb605_url_after_a_concatenated_literal_still_reported():
+    assert len(lint('DATABASE_URL = ("x" "postgresql://app:s3cr3t@db/app")\n', "FDB605")) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("from app.db import SessionLocal\n\ndef get_db():\n    return SessionLocal()\n", False),
+        # The URL comes from another module: the file's strings say nothing.
+        ("from sqlalchemy import create_engine\nfrom app.settings import TEST_URL\nengine = create_engine(TEST_URL)\n", True),
+    ],
+)
+def test_fdb606_applies(code, expected):
+    assert applies(code, "FDB606") is expected
+
+
+def test_fdb606_url_from_another_module_still_reported():
+    code = """\
+        from sqlalchemy import create_engine
+        from app.settings import TEST_URL
+        engine = create_engine(TEST_URL)
+        """
+    assert [f.start.row for f in lint(code, "FDB606", app__settings='TEST_URL = "sqlite://"\n')] == [3]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (
+            "from sqlalchemy import create_engine\nfrom sqlalchemy.pool import QueuePool\n"
+            "engine = create_engine(url, poolclass=QueuePool, pool_size=5)\n",
+            False,
+        ),
+        (
+            "from sqlalchemy.ext.asyncio import create_async_engine\nfrom sqlalchemy.pool import NullPool\n"
+            "engine = create_async_engine(url, poolclass=NullPool)\n",
+            False,
+        ),
+        ("import sqlalchemy as sa\nengine = sa.create_engine(url, pool_size=5, poolclass=sa.pool.NullPool)\n", True),
+        (
+            "from sqlalchemy.ext.asyncio import create_async_engine as cae\nfrom sqlalchemy.pool import NullPool as NP\n"
+            "engine = cae(url, poolclass=NP, max_overflow=10)\n",
+            True,
+        ),
+    ],
+)
+def test_fdb607_applies(code, expected):
+    assert applies(code, "FDB607") is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("def build(factory):\n    return factory(url, future=True)\n", False),
+        ("from sqlalchemy import create_engine\nengine = create_engine(url)\n", False),
+        ("from sqlalchemy.orm import sessionmaker as sm\nSessionLocal = sm(bind=engine, future=True)\n", True),
+        (
+            "from sqlalchemy.orm import Session\n"
+            "def run():\n"
+            "    with Session(engine, future=True) as session:\n"
+            "        pass\n",
+            True,
+        ),
+    ],
+)
+def test_fdb608_applies(code, expected):
+    assert applies(code, "FDB608") is expected

@@ -3,6 +3,7 @@ messages, fixes that keep formatting and are idempotent."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import libcst as cst
 import pytest
 
 from fastdb_lint.analysis.models import ClassRole, ModelIndex
+from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.config import Settings
 from fastdb_lint.engine import Engine, build_index, lint_sources
-from fastdb_lint.registry import resolve_selection
+from fastdb_lint.registry import all_rules, resolve_selection
+from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.rules.models import plural_word
 from fastdb_lint.source import SourceText
 
@@ -592,3 +595,115 @@ def test_fdb509_reports_each_backref_keyword():
             )
     """
     assert [(f.start.row, f.start.column) for f in lint(code, "FDB509")] == [(3, 34), (7, 9)]
+
+
+# -- shape preconditions (`applies`) ---------------------------------------------------
+
+NO_TERMS = ProjectTerms(frozenset(), frozenset(), False)
+SCHEMAS = """\
+    from datetime import datetime
+    from pydantic import BaseModel
+
+    class UserCreate(BaseModel):
+        email: str
+        created_at: datetime | None = None
+"""
+ROUTES = """\
+    from fastapi import APIRouter, Depends
+    from app.db import get_session
+    router = APIRouter()
+
+    @router.get("/users")
+    def list_users(session=Depends(get_session)):
+        return session.scalars(select(User)).all()
+"""
+
+
+def applies(code: str) -> dict[str, bool]:
+    shape = file_shape(ast.parse(textwrap.dedent(code)))
+    return {name: rule.applies(shape, NO_TERMS) for name, rule in all_rules().items() if name.startswith("FDB5")}
+
+
+def test_no_model_rule_applies_to_routes():
+    assert not any(applies(ROUTES).values())
+
+
+def test_only_the_mapped_class_rule_applies_to_a_pydantic_schema():
+    # A base imported from elsewhere may be a declarative base under any name.
+    assert {code for code, hit in applies(SCHEMAS).items() if hit} == {"FDB504"}
+
+
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [
+        # Aliased imports.
+        ("from sqlalchemy.orm import DeclarativeBase as DB\nclass Base(DB):\n    pass\n", "FDB501"),
+        ("from sqlalchemy.ext.declarative import declarative_base as make_base\nBase = make_base()\n", "FDB502"),
+        ("from sqlalchemy import ForeignKey as FK\nclass A(Base):\n    b_id = mapped_column(FK('b.id'))\n", "FDB505"),
+        ("from sqlalchemy.orm import relationship as rel\nclass A(Base):\n    b = rel('B', backref='a')\n", "FDB509"),
+        ("from datetime import datetime as dt\nx = Column(DateTime, insert_default=dt.utcnow)\n", "FDB506"),
+        # MetaData() inside a lambda is at module level for the rule.
+        ("import sqlalchemy as sa\nmake = lambda: sa.MetaData()\n", "FDB501"),
+        # Bases from other files, whatever their names.
+        ("from app.db import Model\nclass User(Model):\n    id = Column(Integer, primary_key=True)\n", "FDB503"),
+        ("from app.db import Model\nclass Comment(Model):\n    pass\n", "FDB504"),
+        ("from sqlmodel import Field\nfrom app.base import Table\nclass A(Table, table=True):\n    b_id: int = Field(foreign_key='b.id')\n", "FDB505"),
+        ('class Post:\n    __tablename__ = "posts"\n', "FDB507"),
+    ],
+)
+def test_model_rules_apply_to_tricky_files(code, rule):
+    assert applies(code)[rule]
+
+
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [
+        ("from sqlalchemy.orm import DeclarativeBase\nclass Base(DeclarativeBase):\n    pass\n", "FDB502"),
+        ('from sqlalchemy import Column, Integer, Table\nt = Table("t", metadata, Column("id", Integer))\n', "FDB503"),
+        ("from app.models import User\nclass Admin(User):\n    pass\n", "FDB503"),
+        ('class A(Base):\n    b_id = Column(Integer, index=True)\n', "FDB505"),
+        ("from sqlalchemy import func\ncreated = Column(DateTime, server_default=func.now())\n", "FDB506"),
+        ("class A(Base):\n    created = Column(DateTime, default=make_stamp)\n", "FDB506"),
+        ('class A(Base):\n    b = relationship("B", back_populates="a")\n', "FDB509"),
+        ("from datetime import datetime\nclass A(Base):\n    created = Column(DateTime)\n", "FDB508"),
+    ],
+)
+def test_model_rules_skip_files_they_cannot_flag(code, rule):
+    assert not applies(code)[rule]
+
+
+def test_fdb501_sqlmodel_table_through_two_bases_from_other_files():
+    files = {
+        "app/models.py": "from sqlmodel import Field, SQLModel\n"
+        "class Hero(SQLModel, table=True):\n"
+        "    id: int | None = Field(default=None, primary_key=True)\n",
+        "app/schemas.py": "from sqlmodel import SQLModel\nclass HeroPublic(SQLModel):\n    name: str\n",
+    }
+    code = '"""Read models over the SQLModel tables."""\nfrom app.models import Hero\nfrom app.schemas import HeroPublic\nclass HeroRead(Hero, HeroPublic):\n    pass\n'
+    assert applies(code)["FDB501"]
+    assert [f.start.row for f in lint(code, "FDB501", path="app/views.py", files=files)] == [4]
+
+
+def test_fdb503_class_mapped_by_a_registry_decorator():
+    code = """\
+        from sqlalchemy import Column, Integer
+        from app.db import mapper_registry
+        @mapper_registry.mapped
+        class User:
+            __tablename__ = "user"
+            id = Column(Integer, primary_key=True)
+    """
+    files = {"app/db.py": "from sqlalchemy import MetaData\nfrom sqlalchemy.orm import registry\nmapper_registry = registry(metadata=MetaData())\n"}
+    assert applies(code)["FDB503"]
+    assert [f.start.row for f in lint(code, "FDB503", files=files)] == [6]
+
+
+def test_fdb508_mapped_through_a_module_alias_in_a_string_annotation():
+    code = """\
+        import datetime as dt
+        import sqlalchemy.orm as orm
+        class Event:
+            starts: "orm.Mapped[dt.datetime]"
+    """
+    assert applies(code)["FDB508"]
+    assert [f.start.row for f in lint(code, "FDB508")] == [4]

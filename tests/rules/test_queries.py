@@ -3,15 +3,18 @@ imports, interplay between the rules, and the shared chain analysis."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
 import libcst as cst
 
 from fastdb_lint.analysis.chains import enclosing_loop, split_chain
+from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.config import Settings
 from fastdb_lint.engine import Engine, build_index, lint_sources
-from fastdb_lint.registry import resolve_selection
+from fastdb_lint.registry import get_rule, resolve_selection
+from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.source import SourceText
 
 MODELS = """\
@@ -750,3 +753,212 @@ def test_enclosing_loop():
     assert enclosing_loop([statement, statement.body]) is not None
     assert enclosing_loop([statement, statement.orelse]) is None
     assert enclosing_loop([statement, statement.iter]) is None
+
+
+# -- applies: the files each rule is run on ---------------------------------------------
+
+ASYNC_PROJECT = ProjectTerms(frozenset({"AsyncSessionLocal", "get_session"}), frozenset({"User"}), True)
+SYNC_PROJECT = ProjectTerms(frozenset({"SessionLocal", "get_db"}), frozenset({"User"}), False)
+
+
+def applies(code: str, rule: str, project: ProjectTerms = ASYNC_PROJECT) -> bool:
+    return get_rule(rule).applies(file_shape(ast.parse(textwrap.dedent(code))), project)
+
+
+SERVICE_2_0 = """\
+from fastapi import APIRouter, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+router = APIRouter()
+
+
+async def find_user(session: AsyncSession, request: Request, user_id: int):
+    params = request.query_params
+    user = await session.get(User, user_id)
+    if user is None:
+        raise HTTPException(404)
+    return {"user": user, "filters": dict(params), "tags": [t.name for t in user.tags]}
+"""
+
+
+def test_a_2_0_service_without_query_calls_is_skipped_by_the_query_rules():
+    for rule in ("FDB301", "FDB302", "FDB303", "FDB305", "FDB306", "FDB307", "FDB308", "FDB309", "FDB310"):
+        assert not applies(SERVICE_2_0, rule), rule
+    assert lint(SERVICE_2_0, "FDB301", "FDB302", "FDB303", "FDB306") == []
+
+
+def test_query_rules_apply_to_query_calls_however_the_session_arrives():
+    code = """\
+    from app.db import SessionLocal
+
+    class Repository:
+        def __init__(self, session):
+            self.session = session
+
+        def find(self, pk):
+            return self.session.query(User).get(pk)
+
+    def report():
+        with SessionLocal() as s:
+            return s.query(User).all()
+    """
+    assert applies(code, "FDB301", SYNC_PROJECT)
+    assert applies(code, "FDB303", SYNC_PROJECT)
+    assert lint(code, "FDB301")
+    assert not applies("def f(q):\n    return q.filter(x).all()\n", "FDB301")
+    # `Query.get()` needs both calls.
+    assert not applies("def f(db):\n    return db.query(User).first()\n", "FDB303")
+
+
+def test_query_on_async_session_needs_the_asyncio_extension_somewhere():
+    code = """\
+    from app.db import SessionLocal
+
+    def names(db=SessionLocal()):
+        return db.query(User).all()
+    """
+    assert applies(code, "FDB302", ASYNC_PROJECT)
+    assert not applies(code, "FDB302", SYNC_PROJECT)
+    assert applies(code, "FDB301", SYNC_PROJECT)
+    # Reached as an attribute of `sqlalchemy`, without importing the extension.
+    attribute = """\
+    import sqlalchemy as sa
+
+    async def names(session: sa.ext.asyncio.AsyncSession):
+        return await session.query(User).all()
+    """
+    assert applies(attribute, "FDB302", SYNC_PROJECT)
+    # The async session comes from another module: the file itself names no asyncio.
+    imported = """\
+    from app.db import AsyncSessionLocal
+
+    async def names():
+        async with AsyncSessionLocal() as session:
+            return await session.query(User).all()
+    """
+    assert applies(imported, "FDB302", ASYNC_PROJECT)
+    assert [f.code for f in lint(imported, "FDB302")] == ["FDB302"]
+
+
+def test_select_list_applies_through_import_aliases():
+    code = """\
+    from sqlalchemy import select as sa_select
+    import sqlalchemy as sa
+
+    a = sa_select([users.c.id])
+    b = sa.select([users.c.id])
+    """
+    assert applies(code, "FDB304")
+    assert len(lint(code, "FDB304")) == 2
+    assert not applies("stmt = query.filter(x)\nrows = [r for r in rows]\n", "FDB304")
+
+
+def test_python_side_aggregation_needs_an_aggregate_and_a_session_read():
+    no_session = """\
+    def page(items):
+        listed = list(items)
+        return {"count": len(listed), "total": sum(i.price for i in listed)}
+    """
+    assert not applies(no_session, "FDB305")
+    # len() of rows that are never listed with all()/fetchall()/list().
+    first_only = """\
+    async def one(session):
+        return len((await session.scalars(select(User))).first().name)
+    """
+    assert not applies(first_only, "FDB305")
+    summed = """\
+    def revenue(db):
+        return sum(o.amount for o in db.scalars(select(Order)))
+    """
+    assert applies(summed, "FDB305")
+    counted = """\
+    def count(db):
+        users = db.query(User).all()
+        return len(users)
+    """
+    assert applies(counted, "FDB305")
+
+
+def test_query_in_loop_applies_only_to_session_methods_called_in_a_loop():
+    outside = """\
+    async def posts(session, users):
+        ids = [u.id for u in users]
+        return (await session.scalars(select(Post).where(Post.author_id.in_(ids)))).all()
+    """
+    assert not applies(outside, "FDB306")
+    comprehension = "def load(db, ids):\n    return [db.get(User, i) for i in ids]\n"
+    assert applies(comprehension, "FDB306")
+    async_for = """\
+    async def refresh_all(session, stream):
+        async for user in stream:
+            await session.refresh(user)
+    """
+    assert applies(async_for, "FDB306")
+    while_loop = "def up(db, node):\n    while node:\n        node = db.query(Node).get(node.parent_id)\n"
+    assert applies(while_loop, "FDB306")
+
+
+def test_query_in_loop_does_not_follow_helper_functions():
+    code = """\
+    from sqlalchemy.orm import Session
+
+    def load_posts(db: Session, user):
+        return db.scalars(select(Post).where(Post.author_id == user.id)).all()
+
+    def posts(db: Session, users):
+        return [load_posts(db, user) for user in users]
+    """
+    # The query runs once per user, but only through a helper: the rule reports calls
+    # written inside the loop, so the file is not one it needs.
+    assert not applies(code, "FDB306")
+    assert lint(code, "FDB306") == []
+
+
+def test_rows_instead_of_scalars_needs_execute_select_and_a_row_terminal():
+    code = """\
+    import sqlalchemy as sa
+
+    async def users(session):
+        return (await session.execute(sa.select(User))).all()
+    """
+    assert applies(code, "FDB307")
+    assert not applies(code.replace(".all()", ".scalar_one()"), "FDB307")
+    assert not applies('def n(db):\n    return db.execute(text("SELECT 1")).all()\n', "FDB307")
+
+
+def test_unbounded_select_needs_a_route_decorator():
+    route = """\
+    @router.get("/users")
+    async def list_users(session: SessionDep):
+        return (await session.scalars(select(User))).all()
+    """
+    assert applies(route, "FDB308")
+    helper = route.replace('    @router.get("/users")\n', "")
+    assert not applies(helper, "FDB308")
+
+
+def test_select_filter_alias_needs_a_select():
+    assert applies("stmt = select(User).filter(User.active)\n", "FDB309")
+    assert not applies("def active(db):\n    return db.query(User).filter(User.active).all()\n", "FDB309")
+
+
+def test_update_or_delete_applies_to_executed_or_legacy_writes():
+    dict_update = """\
+    def merge(settings, overrides):
+        settings.update(overrides)
+        return settings
+    """
+    assert not applies(dict_update, "FDB310")
+    core_table = "def wipe(conn):\n    conn.execute(users_table.delete())\n"
+    assert applies(core_table, "FDB310")
+    legacy = "def wipe(db):\n    db.query(Item).delete()\n"
+    assert applies(legacy, "FDB310")
+    aliased = """\
+    from sqlalchemy import delete as sa_delete
+
+    async def wipe(session):
+        await session.execute(sa_delete(Item))
+    """
+    assert applies(aliased, "FDB310")
+    assert [f.code for f in lint(aliased, "FDB310")] == ["FDB310"]

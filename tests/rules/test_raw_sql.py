@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import libcst as cst
 import pytest
 
+from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.analysis.strings import render_string
 from fastdb_lint.diagnostics import Applicability, Severity
 from fastdb_lint.engine import lint_sources
-from fastdb_lint.registry import get_rule, resolve_selection
-from fastdb_lint.rules.base import Invalid
+from fastdb_lint.registry import get_rule
+from fastdb_lint.rules.base import Invalid, ProjectTerms
 from fastdb_lint.testing import fix_sources, fixed_code
 
 PATH = "app/example.py"
@@ -500,3 +502,64 @@ def test_injection_parameter_may_still_reach_the_call():
     )
     # The caller's own `sql` may reach text(): rewriting the local string would break it.
     assert [(f.start.row, f.fix is None) for f in findings] == [(5, False), (8, True)]
+
+
+# -- applies: the files each rule is run on ---------------------------------------------
+
+TERMS = ProjectTerms(frozenset({"SessionLocal", "get_session", "SessionDep"}), frozenset(), True)
+
+
+def applies(code: str, rule: str) -> bool:
+    return get_rule(rule).applies(file_shape(ast.parse(textwrap.dedent(code))), TERMS)
+
+
+def test_raw_sql_rules_skip_files_that_pass_sql_to_nothing():
+    code = """\
+    import logging
+
+    from app.db import SessionDep
+
+    log = logging.getLogger(__name__)
+
+    async def audit(session: SessionDep, user_id: int):
+        query = f"SELECT * FROM audit WHERE user_id = {user_id}"
+        log.info("running %s", query)
+        session.add(Audit(user_id=user_id, note="checked " + str(user_id)))
+        await session.commit()
+    """
+    assert not applies(code, "FDB401")
+    assert not applies(code, "FDB402")
+    assert lint(code, "FDB402", files={"app/db.py": DB}) == []
+
+
+def test_raw_sql_string_applies_to_every_statement_method():
+    for method in ("execute", "scalar", "scalars"):
+        code = f"""\
+        from app.db import SessionLocal
+
+        def count():
+            with SessionLocal() as db:
+                return db.{method}("SELECT count(*) FROM users")
+        """
+        assert applies(code, "FDB401"), method
+    # Plain strings are not executable anywhere, but only these methods are checked.
+    assert not applies('def f(conn):\n    return conn.exec_driver_sql("VACUUM")\n', "FDB401")
+
+
+def test_sql_injection_applies_to_every_sink_and_through_import_aliases():
+    aliased = """\
+    from sqlalchemy import text as sql_text
+
+    def by_name(name):
+        return sql_text(f"SELECT * FROM users WHERE name = '{name}'")
+    """
+    assert applies(aliased, "FDB402")
+    assert [f.code for f in lint(aliased, "FDB402")] == ["FDB402"]
+    sinks = [
+        "literal_column(f'{col} + 1')",
+        "op.execute('UPDATE t SET a = ' + value)",
+        "conn.exec_driver_sql('VACUUM ' + table)",
+        "cursor.execute('SELECT * FROM t WHERE a = %s' % value)",
+    ]
+    for sink in sinks:
+        assert applies(f"def f(col, value, table, conn, cursor):\n    return {sink}\n", "FDB402"), sink

@@ -3,15 +3,19 @@ messages, positions and the shared lifespan/cache analysis."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import libcst as cst
 
 from fastdb_lint.analysis.fastapi import is_cached_function, is_lifespan
 from fastdb_lint.analysis.index import collect_facts
+from fastdb_lint.analysis.sessions import SessionTypes
+from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.context import FileContext
 from fastdb_lint.diagnostics import Finding
-from fastdb_lint.engine import build_index, lint_sources
+from fastdb_lint.engine import build_index, lint_sources, project_terms
+from fastdb_lint.registry import all_rules
 from fastdb_lint.rules.base import Rule
 
 DB = """
@@ -634,3 +638,313 @@ def test_session_created_in_route_not_flagged_in_dependencies() -> None:
         pass
     """
     assert lint(code, "FDB901", **{"app/db.py": DB}) == []
+
+
+# -- shape preconditions -------------------------------------------------------------
+
+
+def _applies(code: str, select: str, **files: str) -> bool:
+    """Whether the rule applies to the shape of ``code`` (at app/example.py), with the
+    project terms the index of ``files`` and ``code`` gives."""
+    sources = {name: textwrap.dedent(text) for name, text in files.items()}
+    sources["app/example.py"] = textwrap.dedent(code)
+    index = build_index([(p, p, t) for p, t in sources.items()])
+    terms = project_terms(index, SessionTypes(index))
+    return all_rules()[select].applies(file_shape(ast.parse(sources["app/example.py"])), terms)
+
+
+def _applies_and_reports(code: str, select: str, count: int = 1, **files: str) -> None:
+    assert _applies(code, select, **files)
+    assert len(lint(code, select, **files)) == count
+
+
+ROUTES = """
+from fastapi import APIRouter
+from sqlalchemy import select
+from app.db import SessionDep
+
+router = APIRouter()
+
+
+@router.get("/users")
+async def list_users(session: SessionDep):
+    return (await session.scalars(select(User))).all()
+"""
+
+CRUD = """
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def get_user(session: AsyncSession, user_id: int):
+    return await session.get(User, user_id)
+
+
+async def list_users(session: AsyncSession):
+    return (await session.scalars(select(User))).all()
+"""
+
+
+def test_global_session_applies_only_to_import_time_creations() -> None:
+    # The factory is called in functions only; the module level builds a router.
+    code = """
+    from fastapi import APIRouter
+    from app.db import SessionLocal
+
+    router = APIRouter()
+
+    async def get_session():
+        async with SessionLocal() as session:
+            yield session
+    """
+    assert not _applies(code, "FDB101", **{"app/db.py": DB})
+    assert not _applies(ROUTES, "FDB101", **{"app/db.py": DB})
+
+
+def test_global_session_applies_through_aliases_modules_and_factory_calls() -> None:
+    aliased = """
+    from app.db import SessionLocal as make_session
+
+    db = make_session()
+    """
+    _applies_and_reports(aliased, "FDB101", **{"app/db.py": DB})
+    module = """
+    import sqlalchemy.orm as orm
+
+    class Repository:
+        session = orm.Session(engine)
+    """
+    _applies_and_reports(module, "FDB101")
+    factory_call = """
+    from sqlalchemy.orm import sessionmaker
+
+    db = sessionmaker(bind=engine)()
+    """
+    _applies_and_reports(factory_call, "FDB101")
+
+
+def test_per_request_factories_apply_only_where_the_constructor_is_called() -> None:
+    assert not _applies(ROUTES, "FDB102", **{"app/db.py": DB})
+    assert not _applies(ROUTES, "FDB103", **{"app/db.py": DB})
+    # Named in an annotation only.
+    typed = """
+    from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+    def bind(engine: AsyncEngine, factory: async_sessionmaker) -> None:
+        factory.configure(bind=engine)
+    """
+    assert not _applies(typed, "FDB102")
+    assert not _applies(typed, "FDB103")
+    code = """
+    from fastapi import Depends
+    from sqlalchemy.ext.asyncio import async_sessionmaker as make_factory
+    import sqlalchemy as sa
+
+    def get_engine():
+        return sa.create_engine(URL)
+
+    async def get_session(engine=Depends(get_engine)):
+        factory = make_factory(engine)
+        async with factory() as session:
+            yield session
+
+    async def route(session=Depends(get_session)):
+        pass
+    """
+    _applies_and_reports(code, "FDB102")
+    _applies_and_reports(code, "FDB103")
+
+
+def test_session_creation_rules_skip_files_that_only_receive_sessions() -> None:
+    for select in ("FDB104", "FDB105", "FDB901"):
+        assert not _applies(CRUD, select, **{"app/db.py": DB})
+    # A scoped_session registry is only a creation for FDB101 and FDB901.
+    registry = """
+    from sqlalchemy.orm import scoped_session
+
+    def job(registry: scoped_session):
+        session = registry()
+        session.execute(stmt)
+    """
+    assert not _applies(registry, "FDB104")
+    assert not _applies(registry, "FDB105")
+
+
+def test_unclosed_session_applies_to_factories_bound_to_parameters_and_locals() -> None:
+    parameter = """
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    async def job(factory: async_sessionmaker[AsyncSession]):
+        session = factory()
+        await session.execute(stmt)
+    """
+    _applies_and_reports(parameter, "FDB104")
+    string_annotation = """
+    from sqlalchemy import orm
+
+    def job(factory: "orm.sessionmaker"):
+        db = factory()
+        db.execute(stmt)
+    """
+    _applies_and_reports(string_annotation, "FDB104")
+    local = """
+    from app.db import SessionLocal
+
+    async def job():
+        make = SessionLocal
+        session = make()
+        await session.execute(stmt)
+    """
+    _applies_and_reports(local, "FDB104", **{"app/db.py": DB})
+    attribute = """
+    from sqlalchemy.orm import sessionmaker
+
+    class Jobs:
+        def __init__(self, factory: sessionmaker) -> None:
+            self.factory = factory
+
+        def run(self):
+            db = self.factory()
+            db.execute(stmt)
+    """
+    _applies_and_reports(attribute, "FDB104")
+
+
+def test_dependency_returns_session_applies_to_a_factory_from_another_dependency() -> None:
+    factories = """
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    SessionLocal = async_sessionmaker(engine)
+
+    def get_factory() -> async_sessionmaker[AsyncSession]:
+        return SessionLocal
+    """
+    code = """
+    from fastapi import Depends
+    from app.factories import get_factory
+
+    def get_db(factory=Depends(get_factory)):
+        return factory()
+
+    def route(db=Depends(get_db)):
+        pass
+    """
+    _applies_and_reports(code, "FDB105", **{"app/factories.py": factories})
+
+
+def test_on_event_and_engine_never_disposed_preconditions() -> None:
+    lifespan = """
+    from contextlib import asynccontextmanager
+    from fastapi import FastAPI
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = create_async_engine(URL)
+        yield
+        await app.state.engine.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+    """
+    assert not _applies(lifespan, "FDB106")
+    assert not _applies(lifespan, "FDB107")  # the engine is created in a function
+    sync_engine = "from sqlalchemy import create_engine\nengine = create_engine(URL)\n"
+    assert not _applies(sync_engine, "FDB107")
+    on_event = """
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.on_event("startup")
+    def startup():
+        pass
+    """
+    _applies_and_reports(on_event, "FDB106")
+    aliased = """
+    from sqlalchemy.ext.asyncio import create_async_engine as make_engine
+
+    engine = make_engine(URL)
+    """
+    _applies_and_reports(aliased, "FDB107")
+
+
+def test_tasks_and_background_tasks_preconditions() -> None:
+    sequential = """
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from fastapi import BackgroundTasks
+
+    async def handler(session: AsyncSession, tasks: BackgroundTasks):
+        await load_users(session)
+        await load_orders(session)
+    """
+    assert not _applies(sequential, "FDB108")
+    assert not _applies(sequential, "FDB109")
+    # `add_task` of something that is not FastAPI's BackgroundTasks.
+    queue = """
+    from sqlalchemy.orm import Session
+
+    def enqueue(queue, db: Session):
+        queue.add_task(export, db)
+    """
+    assert not _applies(queue, "FDB109")
+    task_group = """
+    import anyio
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async def run(session: AsyncSession, items):
+        async with anyio.create_task_group() as tg:
+            for item in items:
+                tg.start_soon(process, session, item)
+    """
+    _applies_and_reports(task_group, "FDB108")
+    aliased = """
+    from fastapi import APIRouter, BackgroundTasks as Tasks, Depends
+    from sqlalchemy.orm import Session
+
+    router = APIRouter()
+
+    @router.post("/signup")
+    def signup(tasks: Tasks, db: Session = Depends(get_db)):
+        tasks.add_task(send_welcome, db)
+    """
+    _applies_and_reports(aliased, "FDB109")
+
+
+def test_session_created_in_route_needs_a_route_decorator_and_a_creation() -> None:
+    script = """
+    from sqlalchemy.orm import Session
+
+    def main():
+        with Session(engine) as session:
+            seed(session)
+    """
+    assert not _applies(script, "FDB901")
+    # `begin()` on a project factory imported under another name.
+    begin = """
+    from fastapi import APIRouter
+    from app.db import SessionLocal as AuditSessions
+
+    router = APIRouter()
+
+    @router.post("/orders")
+    async def create_order():
+        async with AuditSessions.begin() as audit:
+            audit.add(AuditLog(action="order"))
+    """
+    _applies_and_reports(begin, "FDB901", **{"app/db.py": DB})
+    # A registry parameter, in a route defined inside a function.
+    nested = """
+    from fastapi import Depends, FastAPI
+    from sqlalchemy.orm import scoped_session
+
+    def create_app() -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/items")
+        def items(registry: scoped_session = Depends(get_registry)):
+            db = registry()
+            return db.execute(stmt).all()
+
+        return app
+    """
+    _applies_and_reports(nested, "FDB901")

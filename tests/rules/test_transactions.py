@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import pytest
 
+from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.engine import lint_sources
+from fastdb_lint.registry import all_rules
+from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.testing import fix_sources
 
 PATH = "app/example.py"
@@ -370,3 +374,167 @@ def test_read_modify_write_loop_over_loaded_rows():
         "FDB803",
     )
     assert [f.start.row for f in findings] == [5]
+
+
+# -- shape preconditions -------------------------------------------------------------
+
+NO_TERMS = ProjectTerms(frozenset(), frozenset(), False)
+
+
+def applies(code: str, select: str) -> bool:
+    return all_rules()[select].applies(file_shape(ast.parse(textwrap.dedent(code))), NO_TERMS)
+
+
+COMMIT_IN_HELPER = """\
+from sqlalchemy.orm import Session
+def save(db: Session, row) -> None:
+    db.add(row)
+    db.commit()
+def import_rows(db: Session, rows) -> None:
+    for row in rows:
+        save(db, row)
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (
+            "from sqlalchemy.orm import Session\n"
+            "def import_rows(db: Session, rows) -> None:\n"
+            "    for row in rows:\n"
+            "        db.add(row)\n"
+            "    db.commit()\n",
+            False,
+        ),
+        # The rule only sees `commit()` written inside the loop, not one in a helper it calls.
+        (COMMIT_IN_HELPER, False),
+        (
+            "async def drain(session, stream) -> None:\n"
+            "    async for item in stream:\n"
+            "        session.add(item)\n"
+            "        await session.commit()\n",
+            True,
+        ),
+        ("def drain(queue, db) -> None:\n    while queue:\n        db.add(queue.pop())\n        db.commit()\n", True),
+    ],
+)
+def test_commit_in_loop_applies(code, expected):
+    assert applies(code, "FDB801") is expected
+
+
+def test_commit_in_a_helper_called_in_a_loop_is_not_reported():
+    assert lint(COMMIT_IN_HELPER, "FDB801") == []
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        # An API client's `execute()` guarded by its own error type.
+        (
+            "from googleapiclient.errors import HttpError\n"
+            "def fetch(service):\n"
+            "    try:\n"
+            "        return service.files().get(fileId='x').execute()\n"
+            "    except HttpError:\n"
+            "        return None\n",
+            False,
+        ),
+        # The commit is not in the `try`.
+        (
+            "from sqlalchemy.orm import Session\n"
+            "def save(db: Session, raw: str) -> None:\n"
+            "    try:\n"
+            "        value = int(raw)\n"
+            "    except Exception:\n"
+            "        value = 0\n"
+            "    db.add(Row(value=value))\n"
+            "    db.commit()\n",
+            False,
+        ),
+        (
+            "from sqlalchemy.orm import Session\n"
+            "def ping(db: Session) -> bool:\n"
+            "    try:\n"
+            "        db.execute(text('SELECT 1'))\n"
+            "    except:\n"
+            "        return False\n"
+            "    return True\n",
+            True,
+        ),
+        (
+            "from sqlalchemy import exc\n"
+            "async def add(session, user) -> None:\n"
+            "    try:\n"
+            "        await session.flush()\n"
+            "    except (ValueError, exc.SQLAlchemyError):\n"
+            "        pass\n",
+            True,
+        ),
+    ],
+)
+def test_db_error_swallowed_applies(code, expected):
+    assert applies(code, "FDB802") is expected
+
+
+def test_db_error_swallowed_through_an_aliased_error_class():
+    code = """\
+        from sqlalchemy.exc import IntegrityError as Duplicate
+        def create(db, user) -> bool:
+            try:
+                db.commit()
+            except Duplicate:
+                return False
+            return True
+        """
+    assert applies(code, "FDB802")
+    assert [f.start.row for f in lint(code, "FDB802")] == [5]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        # Modified, never committed or flushed.
+        (
+            "from sqlalchemy.ext.asyncio import AsyncSession\n"
+            "async def preview(session: AsyncSession, account_id: int, amount: int) -> int:\n"
+            "    account = await session.get(Account, account_id)\n"
+            "    account.balance -= amount\n"
+            "    return account.balance\n",
+            False,
+        ),
+        # The increment is done in SQL.
+        (
+            "from sqlalchemy import update\n"
+            "def bump(db, pk: int) -> None:\n"
+            "    db.execute(update(Post).where(Post.id == pk).values(likes=Post.likes + 1))\n"
+            "    db.commit()\n",
+            False,
+        ),
+        # An in-memory counter next to a commit: no instance loaded through a session.
+        (
+            "class Stats:\n"
+            "    def hit(self, db) -> None:\n"
+            "        self.hits += 1\n"
+            "        db.commit()\n",
+            False,
+        ),
+        (
+            "from sqlalchemy.orm import Session\n"
+            "def like(db: Session, post_id: int) -> None:\n"
+            "    post = db.query(Post).filter(Post.id == post_id).first()\n"
+            "    post.likes += 1\n"
+            "    db.flush()\n",
+            True,
+        ),
+        (
+            "async def restock(session, sku: str, n: int) -> None:\n"
+            "    item = (await session.scalars(select(Item).where(Item.sku == sku))).one()\n"
+            "    item.stock += n\n"
+            "    await session.commit()\n",
+            True,
+        ),
+    ],
+)
+def test_read_modify_write_applies(code, expected):
+    assert applies(code, "FDB803") is expected
