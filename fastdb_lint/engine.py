@@ -20,8 +20,10 @@ from pathlib import PurePosixPath
 import libcst as cst
 
 from fastdb_lint.analysis.index import FileFacts, ProjectIndex, collect_facts
+from fastdb_lint.analysis.models import ClassRole, ModelIndex
 from fastdb_lint.analysis.shape import FileShape, file_shape, parse_or_none
 from fastdb_lint.analysis.sessions import SessionTypes
+from fastdb_lint.analysis.sqlalchemy_api import DbKind
 from fastdb_lint.config import Settings
 from fastdb_lint.context import FileContext, run_traversal
 from fastdb_lint.diagnostics import PARSE_ERROR, Applicability, Finding, Location, parse_error_finding
@@ -544,25 +546,43 @@ def _with_stack(size: int, func: Callable[[str], cst.Module], text: str) -> cst.
     return outcome[0]
 
 
+_HIERARCHY_ROLES = (ClassRole.BASE, ClassRole.ABSTRACT, ClassRole.MAPPED, ClassRole.SQLMODEL_MODEL)
+
+
 def project_terms(project: ProjectIndex, sessions: SessionTypes) -> ProjectTerms:
     """Project symbols that make a file relevant although it names no SQLAlchemy API:
     session aliases, factories, engines, session dependencies and mapped models."""
-    session_names: set[str] = set()
+    kinds: dict[str, set[DbKind]] = {}
     model_names: set[str] = set()
+    model_bases: set[str] = set()
+    models = ModelIndex.of(project)
     for facts in project.files.values():
         prefix = f"{facts.module}." if facts.module else ""
         for name in facts.values:
             qual = prefix + name
-            if sessions.kind_of_value(qual) is not None or sessions.kind_of_type((qual, ())) is not None:
-                session_names.add(name)
+            found = {sessions.kind_of_value(qual), sessions.kind_of_type((qual, ()))} - {None}
+            if found:
+                kinds.setdefault(name, set()).update(found)  # type: ignore[arg-type]
+            if models.info(qual).role in _HIERARCHY_ROLES:
+                model_bases.add(name)
         for name in facts.functions:
             # Methods too (``Database.session()``): a call names only the last part.
-            if sessions.dependency_kind(prefix + name) is not None:
-                session_names.add(name.rsplit(".", 1)[-1])
+            kind = sessions.dependency_kind(prefix + name)
+            if kind is not None:
+                kinds.setdefault(name.rsplit(".", 1)[-1], set()).add(kind)
         for name, cls in facts.classes.items():
             if cls.relationships or "__tablename__" in cls.body_names:
                 model_names.add(name)
-    return ProjectTerms(frozenset(session_names), frozenset(model_names), project.uses_asyncio)
+            if models.info(prefix + name).role in _HIERARCHY_ROLES:
+                model_bases.add(name)
+    return ProjectTerms(
+        session_names=frozenset(kinds),
+        model_names=frozenset(model_names),
+        asyncio=project.uses_asyncio,
+        factory_names=frozenset(n for n, k in kinds.items() if k & {DbKind.SYNC_FACTORY, DbKind.ASYNC_FACTORY}),
+        registry_names=frozenset(n for n, k in kinds.items() if k & {DbKind.SYNC_REGISTRY, DbKind.ASYNC_REGISTRY}),
+        model_bases=frozenset(model_bases),
+    )
 
 
 def build_index(files: list[tuple[str, str, str]]) -> ProjectIndex:

@@ -261,3 +261,31 @@ def test_handler_types() -> None:
         """
     )
     assert found.handler_types == {"Duplicate", "IntegrityError", "ValueError", "DBAPIError", "ERRORS", ""}
+
+
+def test_false_keywords_empty_functions_and_aliased_bases() -> None:
+    found = shape(
+        '''
+        from app.db import Model as M
+
+        class User(M):
+            pass
+
+        def downgrade():
+            """Not reversible."""
+            ...
+
+        async def noop():
+            pass
+
+        def upgrade():
+            op.add_column("user", sa.Column("plan", nullable=False, unique=True, index=0))
+
+        def outer():
+            def inner():
+                pass
+        '''
+    )
+    assert found.false_keywords == {"nullable"}
+    assert found.empty_functions == {"downgrade", "noop"}
+    assert {"M", "Model"} <= found.bases

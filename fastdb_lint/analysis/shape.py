@@ -66,6 +66,11 @@ class FileShape:
     # included) and, for a name bound by an import ``as``, the original name; ``""``
     # for a bare ``except:``.
     handler_types: frozenset[str]
+    # Keyword arguments given the literal ``False`` (``nullable=False``).
+    false_keywords: frozenset[str]
+    # Functions defined outside every function whose body is only ``pass``, ``...``
+    # and string constants.
+    empty_functions: frozenset[str]
 
 
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -86,6 +91,16 @@ def parse_or_none(text: str) -> ast.Module | None:
             return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def _is_noop(stmt: ast.stmt) -> bool:
+    """``pass``, ``...`` or a string (implicitly concatenated f-strings included)."""
+    if type(stmt) is ast.Pass:
+        return True
+    if type(stmt) is not ast.Expr:
+        return False
+    value = stmt.value
+    return type(value) is ast.JoinedStr or (type(value) is ast.Constant and type(value.value) in (str, bytes, type(...)))
 
 
 def _last_name(node: ast.AST) -> str | None:
@@ -158,6 +173,9 @@ def file_shape(tree: ast.Module) -> FileShape:
     multiple_bases = relative_import = False
     annotation_names: set[str] = set()
     handler_types: set[str] = set()
+    false_keywords: set[str] = set()
+    empty_functions: set[str] = set()
+    base_names: list[str] = []
     called_names: list[tuple[str, int]] = []
 
     stack: list[tuple[Any, int]] = [(tree, 0)]
@@ -187,6 +205,8 @@ def file_shape(tree: ast.Module) -> FileShape:
             if node.arg is not None:
                 names.add(node.arg)
                 keywords.add(node.arg)
+                if type(node.value) is ast.Constant and node.value.value is False:
+                    false_keywords.add(node.arg)
         elif cls is ast.alias:
             original = node.name
             names.update(original.split("."))
@@ -201,6 +221,8 @@ def file_shape(tree: ast.Module) -> FileShape:
         elif cls in _FUNCTIONS:
             if cls is not ast.Lambda:
                 names.add(node.name)
+                if not flags & _IN_FUNCTION and all(_is_noop(stmt) for stmt in node.body):
+                    empty_functions.add(node.name)
                 if node.returns is not None:
                     _string_annotation_names(node.returns, annotation_names)
             if cls is ast.AsyncFunctionDef:
@@ -229,6 +251,7 @@ def file_shape(tree: ast.Module) -> FileShape:
                 base_name = _last_name(base.value if isinstance(base, ast.Subscript) else base)
                 if base_name is not None:
                     bases.add(base_name)
+                    base_names.append(base_name)
         elif cls in _LOOPS:
             flags |= _IN_LOOP
         elif cls in _TRY:
@@ -285,6 +308,7 @@ def file_shape(tree: ast.Module) -> FileShape:
             if not flags & _IN_FUNCTION:
                 module_calls.add(original)
     handler_types.update([aliases[name] for name in handler_types if name in aliases])
+    bases.update(aliases[name] for name in base_names if name in aliases)
     return FileShape(
         names=frozenset(names),
         calls=frozenset(calls),
@@ -303,4 +327,6 @@ def file_shape(tree: ast.Module) -> FileShape:
         relative_import=relative_import,
         string_annotation_names=frozenset(annotation_names),
         handler_types=frozenset(handler_types),
+        false_keywords=frozenset(false_keywords),
+        empty_functions=frozenset(empty_functions),
     )

@@ -160,7 +160,7 @@ class IrreversibleMigration(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return _may_be_migration(shape) and "downgrade" in shape.names
+        return _may_be_migration(shape) and "downgrade" in shape.empty_functions
 
     def finish(self) -> None:
         ctx = self.ctx
@@ -458,9 +458,9 @@ class NotNullColumnWithoutDefault(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        # `add_column(..., Column(..., nullable=False))`
+        # `add_column(..., Column(..., nullable=False))`, the literal `False`
         calls = shape.calls
-        return _may_be_migration(shape) and {"add_column", "Column"} <= calls and "nullable" in shape.keywords
+        return _may_be_migration(shape) and {"add_column", "Column"} <= calls and "nullable" in shape.false_keywords
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)

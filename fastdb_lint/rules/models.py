@@ -53,6 +53,7 @@ def _last_names(qualnames: frozenset[str]) -> frozenset[str]:
 # Names a file's shape must hold for the rules to find something (see `applies`).
 _NAMING_CALLS = _last_names(_METADATA | BASE_FACTORIES | AS_DECLARATIVE | {REGISTRY})
 _DECLARATIVE_ROOT_NAMES = _last_names(DECLARATIVE_ROOTS)
+_HIERARCHY_ROOT_NAMES = _DECLARATIVE_ROOT_NAMES | _last_names(frozenset({SQLMODEL}))
 _BASE_FACTORY_CALLS = _last_names(BASE_FACTORIES)
 _COLUMN_CALLS = _last_names(_COLUMN)
 _COLUMNS_CALLS = _last_names(_COLUMNS)
@@ -65,10 +66,15 @@ _TEMPORAL_NAMES = frozenset({"datetime", "date"})
 _MAPPING_DECORATORS = frozenset({"mapped", "mapped_as_dataclass"})
 
 
-def _may_map_a_class(shape: FileShape) -> bool:
-    """Whether a class of the file can be mapped: one with a base (a declarative base or
-    a model of any name, from any file) or one decorated by a registry."""
-    return bool(shape.bases) or not _MAPPING_DECORATORS.isdisjoint(shape.names)
+def _may_map_a_class(shape: FileShape, project: ProjectTerms) -> bool:
+    """Whether a class of the file can be mapped: one decorated by a registry, or one
+    with a base while the file names a declarative root, ``SQLModel`` or a project class
+    (or value) in a model hierarchy: every chain of bases that makes a class mapped
+    reaches one of these, and the file names the link it holds (as a base, or in the
+    value it binds a base name to)."""
+    if not _MAPPING_DECORATORS.isdisjoint(shape.names):
+        return True
+    return bool(shape.bases) and not (_HIERARCHY_ROOT_NAMES.isdisjoint(shape.names) and project.model_bases.isdisjoint(shape.names))
 
 
 NAMING_CONVENTION_NAME = "NAMING_CONVENTION"
@@ -1015,7 +1021,7 @@ class UntypedColumn(_ModelRule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not _COLUMN_CALLS.isdisjoint(shape.calls) and _may_map_a_class(shape)
+        return not _COLUMN_CALLS.isdisjoint(shape.calls) and _may_map_a_class(shape, project)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         ctx = self.ctx
@@ -1185,8 +1191,7 @@ class MissingTablename(_ModelRule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        # A class directly under a declarative base (or an abstract class): it has a base.
-        return bool(shape.bases)
+        return _may_map_a_class(shape, project)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         info = self.class_info(node)
@@ -1419,7 +1424,7 @@ class ForeignKeyWithoutIndex(_ModelRule):
         if not _FOREIGN_KEY_CALLS.isdisjoint(calls) and not _COLUMNS_CALLS.isdisjoint(calls):
             return True
         # `Field(foreign_key=...)` in a SQLModel table, a class with a base.
-        return _FIELD_CALL in calls and "foreign_key" in shape.keywords and bool(shape.bases)
+        return _FIELD_CALL in calls and "foreign_key" in shape.keywords and _may_map_a_class(shape, project)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1694,7 +1699,7 @@ class NaiveDatetimeDefault(_ModelRule):
         if not _COLUMNS_CALLS.isdisjoint(calls) and not _DEFAULT_KEYWORDS.isdisjoint(keywords):
             return True
         # `Field(default_factory=...)` in a SQLModel table, a class with a base.
-        return _FIELD_CALL in calls and "default_factory" in keywords and bool(shape.bases)
+        return _FIELD_CALL in calls and "default_factory" in keywords and _may_map_a_class(shape, project)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx

@@ -103,13 +103,15 @@ def may_create_session(shape: FileShape, project: ProjectTerms, *, registries: b
     session class is called by its name. A factory (with ``registries``, a registry)
     callee or ``begin()`` receiver gets its kind from a name the file mentions, called
     or not: a factory type (called, or annotating the parameter, variable or attribute
-    the callee is bound to) or a project symbol (a factory, a type alias, a dependency
-    or a function providing one, possibly bound to a local name first)."""
+    the callee is bound to) or a project symbol that can stand for a factory (a value,
+    a type alias, a dependency or a function providing one, possibly bound to a local
+    name first)."""
     if not shape.calls.isdisjoint(SESSION_CLASS_NAMES):
         return True
     types = _CREATOR_TYPE_NAMES if registries else FACTORY_TYPE_NAMES
+    symbols = project.factory_names | project.registry_names if registries else project.factory_names
     return any(
-        not names.isdisjoint(types) or not names.isdisjoint(project.session_names)
+        not names.isdisjoint(types) or not names.isdisjoint(symbols)
         for names in (shape.names, shape.string_annotation_names)
     )
 

@@ -14,10 +14,11 @@ from fastdb_lint.analysis.models import ClassRole, ModelIndex
 from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.config import Settings
 from fastdb_lint.engine import Engine, build_index, lint_sources
-from fastdb_lint.registry import all_rules, resolve_selection
+from fastdb_lint.registry import all_rules, get_rule, resolve_selection
 from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.rules.models import plural_word
 from fastdb_lint.source import SourceText
+from fastdb_lint.testing import engine_for
 
 BASE = "from sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n"
 
@@ -619,18 +620,38 @@ ROUTES = """\
 """
 
 
-def applies(code: str) -> dict[str, bool]:
+# A project whose `app.db.Model` and `app.base.Table` are in a model hierarchy.
+MODEL_BASES = ProjectTerms(frozenset(), frozenset(), False, model_bases=frozenset({"Model", "Table"}))
+
+
+def applies(code: str, terms: ProjectTerms = NO_TERMS) -> dict[str, bool]:
     shape = file_shape(ast.parse(textwrap.dedent(code)))
-    return {name: rule.applies(shape, NO_TERMS) for name, rule in all_rules().items() if name.startswith("FDB5")}
+    return {name: rule.applies(shape, terms) for name, rule in all_rules().items() if name.startswith("FDB5")}
 
 
 def test_no_model_rule_applies_to_routes():
     assert not any(applies(ROUTES).values())
 
 
-def test_only_the_mapped_class_rule_applies_to_a_pydantic_schema():
-    # A base imported from elsewhere may be a declarative base under any name.
-    assert {code for code, hit in applies(SCHEMAS).items() if hit} == {"FDB504"}
+def test_no_model_rule_applies_to_a_pydantic_schema():
+    assert not any(applies(SCHEMAS).values())
+    # Unless the project has a model hierarchy class of a name the file mentions.
+    assert {code for code, hit in applies(SCHEMAS.replace("BaseModel", "Model")).items() if hit} == set()
+    assert {code for code, hit in applies(SCHEMAS.replace("BaseModel", "Model"), MODEL_BASES).items() if hit} == {"FDB504"}
+
+
+def test_project_terms_name_the_classes_and_values_of_model_hierarchies():
+    files = {
+        "app/db.py": "from sqlalchemy.orm import DeclarativeBase, declarative_base\n"
+        "class Base(DeclarativeBase):\n    pass\n"
+        "Legacy = declarative_base()\n"
+        "Model = Base\n",
+        "app/mixins.py": "from app.db import Base\nfrom sqlalchemy.orm import Mapped\nclass Timestamped(Base):\n    __abstract__ = True\n",
+        "app/schemas.py": "from pydantic import BaseModel\nfrom sqlalchemy import String\nclass UserOut(BaseModel):\n    name: str\n",
+    }
+    engine = engine_for(get_rule("FDB504"), files)
+    assert {"Base", "Legacy", "Model", "Timestamped"} <= engine.terms.model_bases
+    assert "UserOut" not in engine.terms.model_bases
 
 
 @pytest.mark.parametrize(
@@ -644,15 +665,18 @@ def test_only_the_mapped_class_rule_applies_to_a_pydantic_schema():
         ("from datetime import datetime as dt\nx = Column(DateTime, insert_default=dt.utcnow)\n", "FDB506"),
         # MetaData() inside a lambda is at module level for the rule.
         ("import sqlalchemy as sa\nmake = lambda: sa.MetaData()\n", "FDB501"),
-        # Bases from other files, whatever their names.
+        # Bases from other files, whatever their names, under an alias too.
         ("from app.db import Model\nclass User(Model):\n    id = Column(Integer, primary_key=True)\n", "FDB503"),
         ("from app.db import Model\nclass Comment(Model):\n    pass\n", "FDB504"),
+        ("from app.db import Model as M\nclass Comment(M):\n    pass\n", "FDB504"),
+        ("from app import db\nLocalBase = db.Model\nclass Comment(LocalBase):\n    pass\n", "FDB504"),
+        ("from sqlalchemy.orm import DeclarativeBase as DB\nclass Base(DB):\n    pass\nclass A(Base):\n    pass\n", "FDB504"),
         ("from sqlmodel import Field\nfrom app.base import Table\nclass A(Table, table=True):\n    b_id: int = Field(foreign_key='b.id')\n", "FDB505"),
         ('class Post:\n    __tablename__ = "posts"\n', "FDB507"),
     ],
 )
 def test_model_rules_apply_to_tricky_files(code, rule):
-    assert applies(code)[rule]
+    assert applies(code, MODEL_BASES)[rule]
 
 
 @pytest.mark.parametrize(
