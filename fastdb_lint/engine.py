@@ -206,6 +206,8 @@ class Engine:
             result.findings.append(parse_error_finding(path, f"cannot parse: {exc}", 1, 1))
             return result
         result.parsed = True
+        ctx: FileContext | None = None
+        instances: list[Rule] = []
         try:
             ctx = FileContext(
                 path=path,
@@ -226,6 +228,13 @@ class Engine:
             result.findings = [parse_error_finding(path, "too deeply nested to analyse", 1, 1)]
         except Exception as exc:  # a rule's finish() or a fix that cannot be resolved
             result.internal_errors.append(f"internal error on {path}: {exc!r}")
+        finally:
+            # The context, the rules and their scopes refer to each other and to the tree;
+            # emptying them lets reference counting free the tree now, so the cyclic
+            # collector does not have to walk it.
+            for holder in (ctx, *instances):
+                if holder is not None:
+                    holder.__dict__.clear()
         return result
 
     def _lint_other(self, path: str, relpath: str, source: SourceText, rules: list[type[Rule]]) -> LintResult:
@@ -574,6 +583,12 @@ def project_terms(project: ProjectIndex, sessions: SessionTypes) -> ProjectTerms
             if cls.relationships or "__tablename__" in cls.body_names:
                 model_names.add(name)
             if models.info(prefix + name).role in _HIERARCHY_ROLES:
+                model_bases.add(name)
+        # Names bound by imports too: a module may re-export a base under another name.
+        for name, qualname in facts.imports.bindings.items():
+            if name in model_bases or qualname.startswith(("sqlalchemy.", "sqlmodel.")):
+                continue
+            if models.info(qualname).role in _HIERARCHY_ROLES:
                 model_bases.add(name)
     return ProjectTerms(
         session_names=frozenset(kinds),

@@ -52,7 +52,9 @@ def _concrete_node_types(base: type = cst.CSTNode) -> set[type]:
 
 
 NODE_TYPES: frozenset[type] = frozenset(_concrete_node_types())
-TRIVIA_TYPES: frozenset[type] = frozenset(t for t in NODE_TYPES if issubclass(t, _TRIVIA_BASES))
+# Read from the MROs: ``issubclass`` on LibCST's abstract node classes costs an ABC check
+# per pair, noticeable at start-up.
+TRIVIA_TYPES: frozenset[type] = frozenset(t for t in NODE_TYPES if not set(t.__mro__).isdisjoint(_TRIVIA_BASES))
 
 # Definitions declare ``body`` before their decorators, bases and return annotation;
 # the walk goes in source order.

@@ -289,3 +289,402 @@ def test_false_keywords_empty_functions_and_aliased_bases() -> None:
     assert found.false_keywords == {"nullable"}
     assert found.empty_functions == {"downgrade", "noop"}
     assert {"M", "Model"} <= found.bases
+
+
+def test_decorator_calls() -> None:
+    found = shape(
+        '''
+        @router.get("/items", response_model=list[Item])
+        async def items():
+            return cache.get("items")
+
+        class Controller:
+            @api.routes.post("/items")
+            @staticmethod
+            def create():
+                @functools.lru_cache(maxsize=1)
+                def inner():
+                    pass
+
+        @dataclass(frozen=True)
+        class Point:
+            x: int
+
+        handler = app.delete("/items")(lambda: None)
+        '''
+    )
+    assert found.decorator_calls == {"get", "post", "lru_cache"}
+
+
+def test_calls_with_args_list_arg_calls_and_chained_calls() -> None:
+    found = shape(
+        """
+        from sqlalchemy import select as sa_select
+
+        stmt = sa_select([users.c.id])
+        rows = db.execute(stmt).all()
+        first = (await session.execute(stmt)).first()
+        db.commit()
+        service.files().list(q=name).execute()
+        one = db.query(User).get(1)
+        sa_select(*columns)
+        """
+    )
+    assert {"sa_select", "select", "execute", "list", "query", "get"} <= found.calls_with_args
+    assert not {"commit", "files", "all", "first"} & found.calls_with_args
+    assert found.list_arg_calls == {"sa_select", "select"}
+    assert {("execute", "all"), ("execute", "first"), ("query", "get"), ("files", "list"), ("list", "execute")} <= found.chained_calls
+    assert ("sa_select", "execute") not in found.chained_calls
+    assert not {c for c in found.chained_calls if c[1] == "commit"}
+
+
+def test_chained_calls_name_the_original_of_an_aliased_callee() -> None:
+    found = shape("from sqlalchemy import select as s\nstmt = s(User).filter(User.id == 1)\n")
+    assert {("s", "filter"), ("select", "filter")} <= found.chained_calls
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ('sql = f"SELECT * FROM t WHERE id = {ident}"\n', True),
+        ('sql = "SELECT * FROM t WHERE id = %s" % ident\n', True),
+        ('sql = "SELECT * FROM t WHERE id = " + ident\n', True),
+        ('sql = "SELECT 1"\nsql += tail\n', True),
+        ('sql = f"SELECT 1"\n', False),
+        ('sql = "SELECT {}".format(ident)\ncount = n * 2 - 1\nflags |= 4\n', False),
+    ],
+)
+def test_has_formatting(code: str, expected: bool) -> None:
+    assert shape(code).has_formatting is expected
+
+
+def test_attribute_names_and_called_results() -> None:
+    found = shape(
+        '''
+        from sqlalchemy.orm import sessionmaker as maker
+        from app import database
+
+        db = maker(bind=engine)()
+        registry = database.Session
+        self.session = scoped_session(factory)
+        make_app()
+        handlers[0]()
+        '''
+    )
+    assert found.attribute_names == {"Session", "session"}
+    assert found.called_results == {"maker", "sessionmaker"}
+
+
+def test_lambda_calls() -> None:
+    found = shape(
+        """
+        from sqlalchemy import MetaData as Meta
+        make = lambda: Meta(schema="app")
+        def setup(factory=lambda: build()):
+            return [lambda: inner() for _ in range(2)]
+        done()
+        """
+    )
+    assert found.lambda_calls == {"Meta", "MetaData", "build", "inner"}
+
+
+def test_class_bases_and_tableless_classes() -> None:
+    found = shape(
+        """
+        from app.db import Base as B
+        import sqlalchemy.orm as orm
+        class Model(B):
+            __abstract__ = True
+        class Reset(Model):
+            __abstract__ = True
+            __abstract__ = False
+        class User(Model, orm.MappedAsDataclass):
+            __tablename__ = "user"
+        class Group(Model):
+            __table__ = group_table
+        class Named(Model):
+            @declared_attr
+            def __tablename__(cls):
+                return cls.__name__.lower()
+        class Item(Generic[T], *mixins):
+            if flag:
+                __tablename__ = "item"
+        def make():
+            class Local(B):
+                __tablename__: str
+            return Local
+        """
+    )
+    assert found.class_bases == {
+        ("Model", "B", "Base"),
+        ("Reset", "Model"),
+        ("User", "Model", "MappedAsDataclass"),
+        ("Group", "Model"),
+        ("Named", "Model"),
+        ("Item", "Generic", "mixins"),
+        ("Local", "B", "Base"),
+    }
+    assert found.tableless_classes == {"Reset", "Item"}
+
+
+def test_class_assigned_calls() -> None:
+    found = shape(
+        """
+        from sqlalchemy import Column as C
+        table = Table("t", metadata, Column("id", Integer))
+        class User(Base):
+            id = C(Integer, primary_key=True)
+            name: Mapped[str] = mapped_column(String)
+            tags = [Column("tag")]
+            def method(self):
+                self.x = compute()
+        """
+    )
+    assert found.class_assigned_calls == {"C", "Column", "mapped_column"}
+
+
+def test_unindexed_foreign_keys() -> None:
+    found = shape(
+        """
+        from sqlalchemy import ForeignKey as FK
+        a = mapped_column(FK("a.id"))
+        b = Column(Integer, sa.ForeignKey("b.id"), unique=False, primary_key=False)
+        c = Field(foreign_key="c.id")
+        d = Column(Integer, ForeignKey("d.id"), index=False)
+        e = Column(Integer, ForeignKey("e.id"), unique=True)
+        f = Column(Integer, ForeignKey("f.id"), primary_key=flag)
+        g = Column(Integer, ForeignKey("g.id"), **options)
+        h = Column(*args, ForeignKey("h.id"))
+        i = Column(Integer, nullable=False)
+        """
+    )
+    assert found.unindexed_foreign_keys == {"mapped_column", "Column", "Field"}
+    assert shape("d = Column(Integer, ForeignKey('d.id'), index=False)\n").unindexed_foreign_keys == frozenset()
+
+
+def test_not_null_arguments() -> None:
+    found = shape(
+        """
+        from alembic.op import add_column as add
+        add("t", sa.Column("a", sa.Integer, nullable=False))
+        batch.add_column(column=sa.Column("b", sa.Integer, nullable=False, server_default=None))
+        op.create_table("t", sa.Column("c", sa.Integer, nullable=False, server_default="0"))
+        op.alter_column("t", "d", nullable=False)
+        op.other("t", sa.Column("e", sa.Integer, nullable=flag))
+        op.splat("t", sa.Column("f", *types, nullable=False))
+        """
+    )
+    assert found.not_null_arguments == {"add", "add_column"}
+
+
+def test_keyword_values() -> None:
+    found = shape(
+        """
+        from app.clock import utcnow as now_utc
+        a = Column(default=datetime.utcnow, onupdate=now_utc)
+        b = Column(default=lambda: datetime.now(timezone.utc), insert_default=dt.datetime.today())
+        c = Field(default_factory=lambda: stamp, name="c", size=len(x)[0])
+        """
+    )
+    assert found.keyword_values == {
+        "default=utcnow",
+        "onupdate=now_utc",
+        "onupdate=utcnow",
+        "default=now(...)",
+        "insert_default=today()",
+    }
+
+
+def test_module_none_names() -> None:
+    found = shape(
+        """
+        target_metadata = None
+        config = engine = None
+        url: str | None = None
+        count: int
+        a, b = None, None
+        if offline:
+            fallback = None
+        def f():
+            local = None
+        class Settings:
+            field = None
+        value = compute() or None
+        """
+    )
+    assert found.module_none_names == {"target_metadata", "config", "engine", "url", "fallback"}
+
+
+def test_awaited_plain_def_and_unawaited_async_calls() -> None:
+    found = shape(
+        """
+        from app.db import fetch as load
+
+        @router.get("/items")
+        async def handler(session, key=defaults.pop("key")):
+            rows = await session.execute(stmt)
+            await load(key)
+            session.commit()
+            later = lambda: session.flush()
+            helper(await session.scalar(stmt))
+
+            @decorate(session.merge(item).id)
+            def inner(value=session.refresh(item)):
+                session.delete(value)
+
+            class Local:
+                attr = session.get_one(Item, 1)
+
+        def sync(session):
+            session.close()
+        """
+    )
+    assert found.awaited_calls == {"execute", "load", "fetch", "scalar"}
+    # A def's decorators and defaults belong to it; lambdas and classes do not count.
+    assert found.unawaited_async_calls == {"pop", "commit", "helper", "get_one"}
+    assert found.plain_def_calls == {"decorate", "merge", "refresh", "delete", "close"}
+
+
+def test_quiet_try_calls() -> None:
+    found = shape(
+        """
+        def f(db):
+            try:
+                db.commit()
+                try:
+                    db.flush()
+                except ValueError:
+                    raise
+                def later():
+                    db.execute(stmt)
+            except IntegrityError:
+                log()
+                try:
+                    notify()
+                except OSError:
+                    raise
+            try:
+                db.merge(row)
+            except Exception:
+                db.rollback()
+            try:
+                db.refresh(row)
+            except Exception:
+                raise
+            else:
+                db.get(Row, 1)
+            try:
+                db.scalar(stmt)
+            finally:
+                db.close()
+        """
+    )
+    # Only the first `try` has a handler without a raise or a clean-up of its own; a
+    # nested function's calls are not its body's.
+    assert found.quiet_try_calls == {"commit", "flush"}
+
+
+def test_credential_url_schemes() -> None:
+    found = shape(
+        """
+        a = "postgresql+asyncpg://app:s3cr3t@db/app"
+        b = f"mysql://{user}:{password}@{host}/shop"
+        c = f"mssql://{user}:hunter2@{host}/shop"
+        d = "sqlite:///./app.db"
+        e = "oracle://" "scott:tiger@db"
+        f = f"{scheme}://user:pw@host"
+        g = "redis://cache:6379/0"
+        """
+    )
+    assert found.credential_url_schemes == {"postgresql+asyncpg", "mssql", "oracle", ""}
+    assert {"mysql", "sqlite", "redis"} <= found.url_schemes
+
+
+def test_aug_call_owners() -> None:
+    found = shape(
+        """
+        post = db.get(Post, 1)
+        post.likes += 1
+        alias = post
+        alias.score += 2
+        for row in loaded():
+            row.count += 1
+        for role in participant.roles:
+            role.activity += 1
+        if (item := await session.get(Item, 1)):
+            item.stock -= 1
+        total = 0
+        total += 1
+        self.hits += 1
+        """
+    )
+    assert found.aug_call_owners == {"post", "alias", "row", "item"}
+
+
+def test_method_receivers_and_kind_sources() -> None:
+    found = shape(
+        """
+        from sqlalchemy.orm import Session as S
+
+        class Repository:
+            db: "S"
+
+            def __init__(self, session: S, other=Depends(get_db)):
+                self.session = session
+
+            def find(self, ids):
+                for i in ids:
+                    self.session.get(User, i)
+                with SessionLocal.begin() as tx:
+                    tx.execute(stmt)
+                engine.connect().execute(stmt)
+                rows = (await self.session.scalars(stmt)).all()
+                item = payload["x"]
+                payload["x"].get("y")
+        """
+    )
+    assert {
+        ("get", frozenset({"self.session"})),
+        ("begin", frozenset({"SessionLocal"})),
+        ("execute", frozenset({"tx"})),
+        ("execute", frozenset({"connect", "engine"})),
+        ("scalars", frozenset({"self.session"})),
+    } <= found.method_receivers
+    # An awaited result or a subscript cannot be typed: no entry.
+    assert not {method for method, _ in found.method_receivers} & {"all"}
+    assert ("get", frozenset({"self.session"})) in found.loop_method_receivers
+    assert ("execute", frozenset({"tx"})) not in found.loop_method_receivers
+    assert {
+        ("S", frozenset({"Session"})),
+        ("self.db", frozenset({"S"})),
+        ("session", frozenset({"S"})),
+        ("other", frozenset({"Depends", "get_db"})),
+        ("self.session", frozenset({"session"})),
+        ("tx", frozenset({"begin", "SessionLocal"})),
+    } <= found.kind_sources
+    # Parameters without annotation or default, values that cannot be typed: no entry.
+    assert not {name for name, _ in found.kind_sources} & {"self", "ids", "i", "item"}
+    assert ("rows", frozenset({"all"})) in found.kind_sources
+
+
+def test_receiver_argument_and_assigned_chains() -> None:
+    found = shape(
+        """
+        from sqlalchemy import update as sa_update
+
+        def run(db, session, conn):
+            db.query(Item).filter(Item.done).delete()
+            conn.execute(sa_update(Item).values(done=False))
+            rows = (await session.scalars(stmt)).all()
+            if (count := len(rows)):
+                return count
+            conn.execute("SELECT 1")
+        """
+    )
+    assert ("delete", frozenset({"query", "filter"}), "db") in found.receiver_chains
+    assert ("all", frozenset({"scalars"}), "session") in found.receiver_chains
+    assert ("execute", frozenset({"values", "sa_update", "update"}), "sa_update") in found.argument_chains
+    assert ("len", frozenset(), "rows") in found.argument_chains
+    # A literal argument has neither calls nor a name.
+    assert not [entry for entry in found.argument_chains if entry[2] == "" and not entry[1]]
+    assert {("rows", frozenset({"all", "scalars"}), "session"), ("count", frozenset({"len"}), "len")} <= found.assigned_chains

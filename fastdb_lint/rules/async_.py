@@ -26,6 +26,7 @@ from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
+from fastdb_lint.rules.queries import SYNC_SESSION_SOURCES, may_see_db_object
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape
@@ -43,11 +44,14 @@ _ASYNC_FACTORY_CALLS = frozenset({"async_sessionmaker", "AsyncSession"})
 
 
 def may_hold_async_objects(shape: FileShape, project: ProjectTerms) -> bool:
-    """Whether the session analysis can see an async session, factory, engine or
-    connection in a file of this shape: the file names an asyncio API, or the project
-    imports the asyncio extension (its session aliases, factories, dependencies and
-    class methods returning async sessions reach files that name no asyncio API)."""
-    return project.asyncio or not _ASYNC_API_NAMES.isdisjoint(shape.names)
+    """Whether the session analysis can see an async session, factory, registry, engine
+    or connection in a file of this shape: the file names an asyncio API or, in a
+    project that imports the asyncio extension, a project symbol the analysis gives a
+    kind (session aliases, factories, dependencies and methods providing sessions)."""
+    names = (shape.names, shape.string_annotation_names)
+    if any(not found.isdisjoint(_ASYNC_API_NAMES) for found in names):
+        return True
+    return project.asyncio and any(not found.isdisjoint(project.session_names) for found in names)
 
 
 class ExpireOnCommitEnabled(Rule):
@@ -626,13 +630,10 @@ class MissingAwait(_UnawaitedCoroutineRule):
         ),
     ]
 
+    # A flagged call is in an `async def` and is not the operand of `await`.
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return (
-            shape.has_async
-            and not _ALL_COROUTINE_NAMES.isdisjoint(shape.calls)
-            and may_hold_async_objects(shape, project)
-        )
+        return not _ALL_COROUTINE_NAMES.isdisjoint(shape.unawaited_async_calls) and may_hold_async_objects(shape, project)
 
     def flags(self, use: Use) -> bool:
         return use in (Use.MISUSED, Use.RETURNED, Use.ASSIGNED)
@@ -786,11 +787,15 @@ class SyncSessionInAsync(Rule):
         ),
     ]
 
-    # No name test: a sync session also arrives through class methods of other project
-    # files (`Database.session()`), which no project term names.
+    # A sync session comes from a name the file mentions: a session class, factory or
+    # registry, or a project symbol (methods providing sessions included).
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return shape.has_async and not _BLOCKING_SESSION_METHODS.isdisjoint(shape.calls)
+        return (
+            shape.has_async
+            and not _BLOCKING_SESSION_METHODS.isdisjoint(shape.calls)
+            and may_see_db_object(shape, project, SYNC_SESSION_SOURCES)
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -920,7 +925,7 @@ class AsyncSessionInSyncFunction(_UnawaitedCoroutineRule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not ASYNC_SESSION_COROUTINES.isdisjoint(shape.calls) and may_hold_async_objects(shape, project)
+        return not ASYNC_SESSION_COROUTINES.isdisjoint(shape.plain_def_calls) and may_hold_async_objects(shape, project)
 
     def receiver_kinds(self) -> tuple[DbKind, ...]:
         return (DbKind.ASYNC_SESSION,)
@@ -1589,14 +1594,13 @@ class ImplicitLazyLoad(Rule):
         ),
     ]
 
-    # Only instances loaded by an awaited async session call can lazy-load, and only
-    # classes with relationships (all among the project's model names) have any.
+    # Only instances loaded (or refreshed) by an awaited async session call can
+    # lazy-load, and only when the project has a class with relationships.
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
         return (
-            shape.has_async
-            and bool(project.model_names)
-            and not _LOADING_CALLS.isdisjoint(shape.calls)
+            bool(project.model_names)
+            and not _LOADING_CALLS.isdisjoint(shape.awaited_calls)
             and may_hold_async_objects(shape, project)
         )
 

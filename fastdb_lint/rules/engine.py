@@ -735,8 +735,9 @@ class HardcodedDatabaseCredentials(Rule):
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
         # A reported literal starts with `<backend>[+driver]://`; joined to the literals
-        # around it, its scheme ends the run of scheme characters before that `://`.
-        return any(backend in scheme for scheme in shape.url_schemes for backend in DATABASE_BACKENDS)
+        # around it, its scheme ends the run of scheme characters before that `://`. Its
+        # password has no template: it sits between a `:` and an `@` of literal text.
+        return any(backend in scheme for scheme in shape.credential_url_schemes for backend in DATABASE_BACKENDS)
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
         self._check(node)

@@ -140,7 +140,7 @@ class SessionCreatedInRoute(Rule):
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
         # A route handler is decorated with `@<app or router>.<method>(...)`.
-        if shape.calls.isdisjoint(ROUTE_METHODS):
+        if shape.decorator_calls.isdisjoint(ROUTE_METHODS):
             return False
         return may_create_session(shape, project, registries=True)
 

@@ -458,9 +458,9 @@ class NotNullColumnWithoutDefault(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        # `add_column(..., Column(..., nullable=False))`, the literal `False`
-        calls = shape.calls
-        return _may_be_migration(shape) and {"add_column", "Column"} <= calls and "nullable" in shape.false_keywords
+        # `add_column(..., Column(..., nullable=False))`, the literal `False`, without a
+        # `server_default` (but `None`) or splats.
+        return _may_be_migration(shape) and "add_column" in shape.not_null_arguments and "Column" in shape.calls
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -680,7 +680,7 @@ class EnvWithoutTargetMetadata(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return "target_metadata" in shape.names and _ALEMBIC_CONTEXT in shape.import_paths
+        return "target_metadata" in shape.module_none_names and _ALEMBIC_CONTEXT in shape.import_paths
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if self.ctx.functions or self.ctx.classes:

@@ -51,16 +51,15 @@ def _last_names(qualnames: frozenset[str]) -> frozenset[str]:
 
 
 # Names a file's shape must hold for the rules to find something (see `applies`).
-_NAMING_CALLS = _last_names(_METADATA | BASE_FACTORIES | AS_DECLARATIVE | {REGISTRY})
+_METADATA_CALLS = _last_names(_METADATA)
+_DECLARATIVE_CALLS = _last_names(BASE_FACTORIES | AS_DECLARATIVE | {REGISTRY})
 _DECLARATIVE_ROOT_NAMES = _last_names(DECLARATIVE_ROOTS)
-_HIERARCHY_ROOT_NAMES = _DECLARATIVE_ROOT_NAMES | _last_names(frozenset({SQLMODEL}))
+_SQLMODEL_NAMES = _last_names(frozenset({SQLMODEL}))
 _BASE_FACTORY_CALLS = _last_names(BASE_FACTORIES)
 _COLUMN_CALLS = _last_names(_COLUMN)
 _COLUMNS_CALLS = _last_names(_COLUMNS)
-_FOREIGN_KEY_CALLS = _last_names(_FOREIGN_KEY)
 _FIELD_CALL = _SQLMODEL_FIELD.rsplit(".", 1)[-1]
 _RELATIONSHIP_CALLS = _last_names(_RELATIONSHIP)
-_DEFAULT_KEYWORDS = frozenset({"default", "insert_default"})
 _TEMPORAL_NAMES = frozenset({"datetime", "date"})
 # `@<registry>.mapped` maps a class that has no base (see ModelIndex.classify).
 _MAPPING_DECORATORS = frozenset({"mapped", "mapped_as_dataclass"})
@@ -68,13 +67,15 @@ _MAPPING_DECORATORS = frozenset({"mapped", "mapped_as_dataclass"})
 
 def _may_map_a_class(shape: FileShape, project: ProjectTerms) -> bool:
     """Whether a class of the file can be mapped: one decorated by a registry, or one
-    with a base while the file names a declarative root, ``SQLModel`` or a project class
-    (or value) in a model hierarchy: every chain of bases that makes a class mapped
-    reaches one of these, and the file names the link it holds (as a base, or in the
-    value it binds a base name to)."""
+    named in a model hierarchy or with a base that is ``SQLModel`` or a project class
+    (or value) of a hierarchy: every chain of bases that maps a class goes through one
+    of these, named by its own name or, through an import ``as``, its original one. (A
+    mapped top-level class of an indexed file is itself in the hierarchy, which covers
+    bases reached through a module that re-exports them under another name.)"""
     if not _MAPPING_DECORATORS.isdisjoint(shape.names):
         return True
-    return bool(shape.bases) and not (_HIERARCHY_ROOT_NAMES.isdisjoint(shape.names) and project.model_bases.isdisjoint(shape.names))
+    hierarchy = project.model_bases | _SQLMODEL_NAMES
+    return any(not hierarchy.isdisjoint(names) for names in shape.class_bases)
 
 
 NAMING_CONVENTION_NAME = "NAMING_CONVENTION"
@@ -485,16 +486,19 @@ class MissingNamingConvention(_ModelRule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        # The calls anywhere (a `MetaData()` in a module-level lambda counts as module
-        # level); a class under `DeclarativeBase` (imported under any name); a SQLModel
-        # table: `table=True`, or a class with a SQLModel table and a SQLModel model
-        # (both possibly from other files) among its bases.
-        return (
-            not _NAMING_CALLS.isdisjoint(shape.calls)
-            or not _DECLARATIVE_ROOT_NAMES.isdisjoint(shape.names)
-            or "table" in shape.keywords
-            or shape.multiple_bases
-        )
+        # `declarative_base()`, `as_declarative()`, `registry()` anywhere, `MetaData()`
+        # outside functions (a lambda's body counts as outside); a class under
+        # `DeclarativeBase`; a SQLModel table: `table=True` on a class in a hierarchy or
+        # under `SQLModel`, or a class with a SQLModel table and a SQLModel model (both
+        # possibly from other files, named by the project's terms) among its bases.
+        if not _DECLARATIVE_CALLS.isdisjoint(shape.calls) or not _DECLARATIVE_ROOT_NAMES.isdisjoint(shape.bases):
+            return True
+        if not (_METADATA_CALLS.isdisjoint(shape.module_calls) and _METADATA_CALLS.isdisjoint(shape.lambda_calls)):
+            return True
+        sqlmodel = project.model_bases | _SQLMODEL_NAMES
+        if "table" in shape.keywords and any(not sqlmodel.isdisjoint(names) for names in shape.class_bases):
+            return True
+        return any(sum(base in sqlmodel for base in names[1:]) >= 2 for names in shape.class_bases)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1021,7 +1025,8 @@ class UntypedColumn(_ModelRule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not _COLUMN_CALLS.isdisjoint(shape.calls) and _may_map_a_class(shape, project)
+        # `name = Column(...)` directly in a class body.
+        return not _COLUMN_CALLS.isdisjoint(shape.class_assigned_calls) and _may_map_a_class(shape, project)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         ctx = self.ctx
@@ -1191,7 +1196,14 @@ class MissingTablename(_ModelRule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return _may_map_a_class(shape, project)
+        # A class without a table of its own, named in a hierarchy or with a base that is
+        # a declarative base or an abstract class (`DeclarativeBase` itself only under
+        # `@<registry>.mapped`): see `_may_map_a_class`.
+        hierarchy = project.model_bases
+        if not _MAPPING_DECORATORS.isdisjoint(shape.names):
+            hierarchy = hierarchy | _DECLARATIVE_ROOT_NAMES
+        tableless = shape.tableless_classes
+        return any(names[0] in tableless and not hierarchy.isdisjoint(names) for names in shape.class_bases)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         info = self.class_info(node)
@@ -1420,11 +1432,12 @@ class ForeignKeyWithoutIndex(_ModelRule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        calls = shape.calls
-        if not _FOREIGN_KEY_CALLS.isdisjoint(calls) and not _COLUMNS_CALLS.isdisjoint(calls):
+        # A column with a positional `ForeignKey(...)`, or a `Field(foreign_key=...)` in
+        # a SQLModel table, without an index, a unique or primary key flag, or splats.
+        found = shape.unindexed_foreign_keys
+        if not _COLUMNS_CALLS.isdisjoint(found):
             return True
-        # `Field(foreign_key=...)` in a SQLModel table, a class with a base.
-        return _FIELD_CALL in calls and "foreign_key" in shape.keywords and _may_map_a_class(shape, project)
+        return _FIELD_CALL in found and _may_map_a_class(shape, project)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1595,6 +1608,23 @@ _NAIVE_NOW = frozenset({"datetime.datetime.utcnow", "datetime.datetime.now", "da
 _NAIVE_NOW_NAMES = _last_names(_NAIVE_NOW)
 
 
+def _naive_values(keywords: tuple[str, ...]) -> frozenset[str]:
+    """The ``FileShape.keyword_values`` entries of what `_naive` reads as naive: the
+    functions, calls of them (of `now` only without arguments), lambdas returning
+    such a call."""
+    return frozenset(
+        f"{keyword}={name}{suffix}"
+        for keyword in keywords
+        for name in _NAIVE_NOW_NAMES
+        for suffix in ("", "()", "(...)")
+        if not (name == "now" and suffix == "(...)")
+    )
+
+
+_NAIVE_DEFAULTS = _naive_values(("default", "insert_default"))
+_NAIVE_FACTORIES = _naive_values(("default_factory",))
+
+
 class NaiveDatetimeDefault(_ModelRule):
     """
     ## What it does
@@ -1693,13 +1723,11 @@ class NaiveDatetimeDefault(_ModelRule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        if _NAIVE_NOW_NAMES.isdisjoint(shape.names):
-            return False
-        calls, keywords = shape.calls, shape.keywords
-        if not _COLUMNS_CALLS.isdisjoint(calls) and not _DEFAULT_KEYWORDS.isdisjoint(keywords):
+        calls, values = shape.calls, shape.keyword_values
+        if not _COLUMNS_CALLS.isdisjoint(calls) and not _NAIVE_DEFAULTS.isdisjoint(values):
             return True
-        # `Field(default_factory=...)` in a SQLModel table, a class with a base.
-        return _FIELD_CALL in calls and "default_factory" in keywords and _may_map_a_class(shape, project)
+        # `Field(default_factory=...)` in a SQLModel table.
+        return _FIELD_CALL in calls and not _NAIVE_FACTORIES.isdisjoint(values) and _may_map_a_class(shape, project)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx

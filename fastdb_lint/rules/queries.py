@@ -29,7 +29,13 @@ from fastdb_lint.analysis.chains import (
 )
 from fastdb_lint.analysis.fastapi import ROUTE_METHODS
 from fastdb_lint.analysis.index import CallValue
-from fastdb_lint.analysis.sqlalchemy_api import SELECT_FUNCTIONS, SESSION_QUERY_METHODS, DbKind
+from fastdb_lint.analysis.sqlalchemy_api import (
+    CLASS_KINDS,
+    CONSTRUCTOR_KINDS,
+    SELECT_FUNCTIONS,
+    SESSION_QUERY_METHODS,
+    DbKind,
+)
 from fastdb_lint.analysis.syntax import name_counts, string_value
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import map_line_whitespace, parse_expression
@@ -84,8 +90,108 @@ _SELECT_CALLS = _last_names(SELECT_FUNCTIONS)
 _WRITE_CALLS = _last_names(UPDATE_FUNCTIONS | DELETE_FUNCTIONS)
 # The calls through which `_session_call` reaches a session's rows.
 _SESSION_ROW_CALLS = EXECUTE_METHODS | {QUERY}
+_QUERY_METHOD = frozenset({QUERY})
+_LEN = frozenset({"len"})
+_EXECUTE_METHOD = frozenset({"execute"})
+_UNIQUE = frozenset({"unique"})
 _LISTING_CALLS = frozenset({"all", "fetchall", "list"})
 _UNBOUNDED_READS = frozenset({"scalars", "exec"})
+
+
+def _sources(kinds: frozenset[DbKind]) -> frozenset[str]:
+    """Last names of the SQLAlchemy classes and constructors whose objects are of ``kinds``."""
+    return _last_names(frozenset(q for q, k in {**CLASS_KINDS, **CONSTRUCTOR_KINDS}.items() if k in kinds))
+
+
+# The SQLAlchemy names through which the session analysis can make an expression a sync
+# session, any session, or a session or connection: the classes (annotations, calls)
+# and their factories (a factory or registry makes sessions, an engine connections).
+SYNC_SESSION_SOURCES = _sources(_SYNC_SESSIONS | {DbKind.SYNC_FACTORY})
+SESSION_SOURCES = _sources(QUERY_SESSIONS | {DbKind.SYNC_FACTORY, DbKind.ASYNC_FACTORY})
+EXECUTOR_SOURCES = _sources(frozenset(DbKind))
+
+
+def may_see_db_object(shape: FileShape, project: ProjectTerms, sources: frozenset[str]) -> bool:
+    """Whether the session analysis can give an expression of a file of this shape a kind
+    made by ``sources``. Every kind starts from a name the file mentions, in code or in a
+    string annotation (an annotation, a call, a ``Depends()`` dependency, a ``with``
+    context, what a class assigns to ``self``): one of ``sources``, or a project symbol
+    the analysis gives a kind (a value, type alias, dependency or session provider)."""
+    return any(
+        not names.isdisjoint(sources) or not names.isdisjoint(project.session_names)
+        for names in (shape.names, shape.string_annotation_names)
+    )
+
+
+def _typed_names(shape: FileShape, project: ProjectTerms, sources: frozenset[str]) -> set[str]:
+    """The names (``"self.x"`` for attributes of ``self``) the session analysis may give a
+    kind made by ``sources`` in a file of this shape: ``sources``, the project's symbols
+    that have a kind, and the names bound to what one of these names can type."""
+    typed = set(sources) | project.session_names
+    pending = [(name, names) for name, names in shape.kind_sources if name not in typed]
+    while pending:
+        found = [name for name, names in pending if not names.isdisjoint(typed)]
+        if not found:
+            break
+        typed.update(found)
+        pending = [(name, names) for name, names in pending if name not in typed]
+    return typed
+
+
+def _chains_may_call(
+    shape: FileShape,
+    chains: frozenset[tuple[str, frozenset[str], str]],
+    firsts: frozenset[str],
+    callees: frozenset[str],
+) -> bool:
+    """Whether one of ``chains`` (``shape.receiver_chains`` or ``argument_chains``) whose
+    first element is in ``firsts`` can hold a call of one of ``callees``: it calls one, or
+    starts from a name assigned such a chain (directly or through other names)."""
+    found = [(calls, root) for first, calls, root in chains if first in firsts]
+    if not found:
+        return False
+    if any(not calls.isdisjoint(callees) for calls, _ in found):
+        return True
+    named: set[str] = set()
+    pending = list(shape.assigned_chains)
+    while pending:
+        new = {name for name, calls, root in pending if not calls.isdisjoint(callees) or root in named} - named
+        if not new:
+            break
+        named |= new
+        pending = [entry for entry in pending if entry[0] not in named]
+    return any(root in named for _, root in found)
+
+
+def _row_terminal_on_execute(shape: FileShape) -> bool:
+    """Whether a row terminal (``all()``, ``first()``...) may be called, through
+    ``unique()`` calls, on an ``execute()`` result or on a name assigned one."""
+    chained = shape.chained_calls
+    heads = {"execute", "unique"} if ("execute", "unique") in chained else {"execute"}
+    if any((head, terminal) in chained for head in heads for terminal in _ROW_TERMINALS):
+        return True
+    results = {name for name, calls, _ in shape.assigned_chains if "execute" in calls}
+    return any(
+        method in _ROW_TERMINALS and calls <= _UNIQUE and root in results
+        for method, calls, root in shape.receiver_chains
+    )
+
+
+def receiver_may_be(
+    shape: FileShape, project: ProjectTerms, sources: frozenset[str], methods: frozenset[str], *, loop: bool = False
+) -> bool:
+    """Whether a file of this shape calls one of ``methods`` (inside a loop, with
+    ``loop``) on something the session analysis may give a kind made by ``sources``.
+    The analysis types a receiver through a name (a parameter, a local or module value,
+    an import), the last name of an attribute or ``self.x``, or a callee (``begin()`` and
+    ``connect()`` through their receiver too), each typed by an annotation, a
+    ``Depends()`` default, a value, a ``with`` context or a project symbol."""
+    receivers = shape.loop_method_receivers if loop else shape.method_receivers
+    candidates = [names for method, names in receivers if method in methods and names]
+    if not candidates:
+        return False
+    typed = _typed_names(shape, project, sources)
+    return any(not names.isdisjoint(typed) for names in candidates)
 
 
 # -- shared helpers ----------------------------------------------------------------
@@ -740,7 +846,7 @@ class LegacyQueryApi(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return QUERY in shape.calls
+        return receiver_may_be(shape, project, SYNC_SESSION_SOURCES, _QUERY_METHOD)
 
     def visit_Call(self, node: cst.Call) -> None:
         _report_query(
@@ -957,7 +1063,9 @@ class LegacyQueryGet(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return QUERY in shape.calls and "get" in shape.calls
+        return (QUERY, "get") in shape.chained_calls and receiver_may_be(
+            shape, project, SYNC_SESSION_SOURCES, _QUERY_METHOD
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -1038,7 +1146,7 @@ class LegacySelectList(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not shape.calls.isdisjoint(_SELECT_CALLS)
+        return "select" in shape.list_arg_calls
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -1182,10 +1290,11 @@ class PythonSideAggregation(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        calls = shape.calls
-        if calls.isdisjoint(_SESSION_ROW_CALLS):
+        # `len()` of listed rows (or of a name assigned them), `sum()` of a comprehension.
+        listed = _chains_may_call(shape, shape.argument_chains, _LEN, _LISTING_CALLS)
+        if not listed and "sum" not in shape.calls_with_args:
             return False
-        return "sum" in calls or ("len" in calls and not calls.isdisjoint(_LISTING_CALLS))
+        return receiver_may_be(shape, project, SESSION_SOURCES, _SESSION_ROW_CALLS)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1426,7 +1535,7 @@ class QueryInLoop(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not shape.loop_calls.isdisjoint(SESSION_QUERY_METHODS)
+        return receiver_may_be(shape, project, SESSION_SOURCES, SESSION_QUERY_METHODS, loop=True)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1702,7 +1811,12 @@ class RowsInsteadOfScalars(Rule):
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
         calls = shape.calls
-        return "execute" in calls and not calls.isdisjoint(_ROW_TERMINALS) and not calls.isdisjoint(_SELECT_CALLS)
+        return (
+            "execute" in shape.calls_with_args
+            and not calls.isdisjoint(_SELECT_CALLS)
+            and _row_terminal_on_execute(shape)
+            and receiver_may_be(shape, project, SESSION_SOURCES, _EXECUTE_METHOD)
+        )
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1979,6 +2093,7 @@ class UnboundedSelectInRoute(Rule):
             and not calls.isdisjoint(_UNBOUNDED_READS)
             and not calls.isdisjoint(_SELECT_CALLS)
             and not calls.isdisjoint(ROUTE_METHODS)
+            and receiver_may_be(shape, project, SESSION_SOURCES, _SESSION_ROW_CALLS)
         )
 
     def visit_Return(self, node: cst.Return) -> None:
@@ -2209,8 +2324,13 @@ class UpdateOrDeleteWithoutWhere(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        calls = shape.calls
-        return not calls.isdisjoint(_WRITE_CALLS) and (QUERY in calls or not calls.isdisjoint(EXECUTE_METHODS))
+        # Any receiver's `execute()` of an `update`/`delete` statement (or of a name
+        # assigned one); `.update()`/`.delete()` of a session's `query()` chain.
+        if _chains_may_call(shape, shape.argument_chains, EXECUTE_METHODS, _WRITE_CALLS):
+            return True
+        return _chains_may_call(shape, shape.receiver_chains, _WRITE_CALLS, _QUERY_METHOD) and receiver_may_be(
+            shape, project, SESSION_SOURCES, _QUERY_METHOD
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx

@@ -30,6 +30,7 @@ from fastdb_lint.context import FileContext
 from fastdb_lint.diagnostics import FixAvailability, Severity
 from fastdb_lint.fixes import FixBuilder
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
+from fastdb_lint.rules.queries import EXECUTOR_SOURCES, receiver_may_be
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape
@@ -214,7 +215,9 @@ class RawSqlString(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not shape.calls.isdisjoint(_EXECUTE_METHODS)
+        return not shape.calls_with_args.isdisjoint(_EXECUTE_METHODS) and receiver_may_be(
+            shape, project, EXECUTOR_SOURCES, _EXECUTE_METHODS
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -514,7 +517,9 @@ class SqlInjection(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not shape.calls.isdisjoint(_SINK_NAMES)
+        # A sink gets the SQL as an argument; the SQL is built by one of the operations
+        # `has_formatting` records or by `.format()`.
+        return not shape.calls_with_args.isdisjoint(_SINK_NAMES) and (shape.has_formatting or "format" in shape.calls)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)

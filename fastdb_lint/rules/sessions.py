@@ -14,6 +14,7 @@ from fastdb_lint.analysis.sessions import product_of
 from fastdb_lint.analysis.sqlalchemy_api import CLASS_KINDS, SESSION_CLASSES, DbKind
 from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
+from fastdb_lint.rules.queries import SESSION_SOURCES, may_see_db_object
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape
@@ -54,7 +55,6 @@ SESSION_CLASS_NAMES = _last_names(SESSION_CLASSES)
 FACTORY_TYPE_NAMES = _last_names(n for n, k in CLASS_KINDS.items() if k in _FACTORIES)
 REGISTRY_TYPE_NAMES = _last_names(n for n, k in CLASS_KINDS.items() if k in _REGISTRIES)
 _CREATOR_TYPE_NAMES = FACTORY_TYPE_NAMES | REGISTRY_TYPE_NAMES
-_MODULE_CREATOR_NAMES = SESSION_CLASS_NAMES | _CREATOR_TYPE_NAMES
 ENGINE_FACTORY_NAMES = _last_names(ENGINE_FACTORIES)
 SESSION_FACTORY_NAMES = _last_names(SESSION_FACTORIES)
 ASYNC_ENGINE_CONSTRUCTOR_NAMES = _last_names(ASYNC_ENGINE_CONSTRUCTORS)
@@ -110,10 +110,32 @@ def may_create_session(shape: FileShape, project: ProjectTerms, *, registries: b
         return True
     types = _CREATOR_TYPE_NAMES if registries else FACTORY_TYPE_NAMES
     symbols = project.factory_names | project.registry_names if registries else project.factory_names
-    return any(
-        not names.isdisjoint(types) or not names.isdisjoint(symbols)
-        for names in (shape.names, shape.string_annotation_names)
-    )
+    if not shape.names.isdisjoint(types) or not shape.string_annotation_names.isdisjoint(types):
+        return True
+    return may_name_symbol(shape, symbols)
+
+
+# Modules whose ``Session``/``AsyncSession`` are the session classes themselves.
+_SESSION_CLASS_MODULES = ("sqlalchemy.", "sqlmodel.")
+
+
+def may_name_symbol(shape: FileShape, symbols: frozenset[str]) -> bool:
+    """Whether a file of this shape can refer to one of the project ``symbols``. A
+    symbol named like a session class (``Session = scoped_session(...)``) is not what
+    the bare name means in a file that imports that name from SQLAlchemy or SQLModel
+    only: the file reaches the symbol through an attribute (``database.Session``), a
+    string annotation, or another import of the name (relative ones included). A
+    module-level ``Session = ...`` of the file itself names its own source of the
+    symbol's kind, which the callers check too."""
+    if not shape.string_annotation_names.isdisjoint(symbols):
+        return True
+    for name in shape.names & symbols:
+        if name not in SESSION_CLASS_NAMES or name in shape.attribute_names or shape.relative_import:
+            return True
+        suffix = "." + name
+        if any(p.endswith(suffix) and not p.startswith(_SESSION_CLASS_MODULES) for p in shape.import_paths):
+            return True
+    return False
 
 
 CONNECTION_GETTERS = frozenset({"alembic.op.get_bind"})
@@ -350,7 +372,9 @@ class GlobalSession(Rule):
         # At import time there are no local bindings: the callee is a session class, a
         # project symbol, or a call giving a factory (`sessionmaker(...)()`).
         calls = shape.module_calls
-        return not calls.isdisjoint(_MODULE_CREATOR_NAMES) or not calls.isdisjoint(project.session_names)
+        if not calls.isdisjoint(SESSION_CLASS_NAMES) or not calls.isdisjoint(project.session_names):
+            return True
+        return not (calls & shape.called_results).isdisjoint(_CREATOR_TYPE_NAMES)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -1597,7 +1621,8 @@ class SessionSharedAcrossTasks(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not shape.calls.isdisjoint(TASK_CALL_NAMES)
+        # The tasks use a session the analysis knows (see `may_see_db_object`).
+        return not shape.calls.isdisjoint(TASK_CALL_NAMES) and may_see_db_object(shape, project, SESSION_SOURCES)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -1795,9 +1820,11 @@ class SessionInBackgroundTask(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        # `add_task` counts on a `BackgroundTasks()` local or a parameter annotated with it.
+        # `add_task` counts on a `BackgroundTasks()` local or a parameter annotated with
+        # it; the session handed over is one the analysis knows.
         calls = shape.calls
-        return _BACKGROUND_TASK_NAME in calls or ("add_task" in calls and _BACKGROUND_TASKS_NAME in shape.names)
+        tasks = _BACKGROUND_TASK_NAME in calls or ("add_task" in calls and _BACKGROUND_TASKS_NAME in shape.names)
+        return tasks and may_see_db_object(shape, project, SESSION_SOURCES)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)

@@ -22,6 +22,7 @@ from fastdb_lint.context import FileContext
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
+from fastdb_lint.rules.queries import EXECUTOR_SOURCES, SESSION_SOURCES, may_see_db_object
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape
@@ -216,7 +217,7 @@ class CommitInLoop(Rule):
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
         # Only `x.commit()` written in the loop's body counts, not one in a helper it calls.
-        return "commit" in shape.loop_calls
+        return "commit" in shape.loop_calls and may_see_db_object(shape, project, EXECUTOR_SOURCES)
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -418,8 +419,10 @@ def _counts(test: cst.BaseExpression) -> bool:
 # Calls that fail the session's transaction when they raise.
 _GUARDED_METHODS = frozenset({"commit", "flush", "execute"})
 # What an `except` clause that catches database errors names (in a shape: "" for a bare
-# `except:`, the last name of a class).
-_CAUGHT_TYPES = frozenset({"", "Exception", "BaseException"} | {q.rpartition(".")[2] for q in DB_ERRORS})
+# `except:`, the last name of a class): a generic one counts only for receivers of a
+# known kind.
+_GENERIC_TYPES = frozenset({"", "Exception", "BaseException"})
+_DB_ERROR_TYPES = frozenset(q.rpartition(".")[2] for q in DB_ERRORS)
 
 
 @dataclass(eq=False)
@@ -628,7 +631,11 @@ class DbErrorSwallowedWithoutRollback(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        return not _GUARDED_METHODS.isdisjoint(shape.try_calls) and not _CAUGHT_TYPES.isdisjoint(shape.handler_types)
+        handlers = shape.handler_types
+        return not _GUARDED_METHODS.isdisjoint(shape.quiet_try_calls) and (
+            not _DB_ERROR_TYPES.isdisjoint(handlers)
+            or (not _GENERIC_TYPES.isdisjoint(handlers) and may_see_db_object(shape, project, EXECUTOR_SOURCES))
+        )
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
@@ -984,12 +991,14 @@ class ReadModifyWriteWithoutLock(Rule):
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
-        # An instance loaded by a session method, modified in place, then committed.
+        # An instance loaded by a session method (a name bound to a call, possibly
+        # through other names), modified in place, then committed.
         calls = shape.calls
         return (
-            bool(shape.attribute_aug_stores)
+            bool(shape.aug_call_owners)
             and not _WRITE_METHODS.isdisjoint(calls)
             and not SESSION_QUERY_METHODS.isdisjoint(calls)
+            and may_see_db_object(shape, project, SESSION_SOURCES)
         )
 
     def __init__(self, ctx: FileContext) -> None:

@@ -682,7 +682,7 @@ def test_async_session_in_sync_function_passes_on():
 
 # -- applies(): the file shapes each rule can report in ------------------------------------
 
-# A class method returning an async session: no project term names it.
+# A class method returning an async session: a project term by its last name only.
 ASYNC_DATABASE = """\
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -700,6 +700,17 @@ ASYNC_PROJECT = ProjectTerms(frozenset({"SessionLocal", "get_session"}), frozens
 
 def applies(code: str, rule: str, project: ProjectTerms) -> bool:
     return all_rules()[rule].applies(file_shape(ast.parse(textwrap.dedent(code))), project)
+
+
+def terms_of(files: dict[str, str]) -> ProjectTerms:
+    """The project terms the engine derives from an in-memory project."""
+    settings = Settings(root=Path("."), select=("FDB202",), enabled=resolve_selection(("FDB202",)))
+    return Engine(settings, build_index([(p, p, textwrap.dedent(t)) for p, t in files.items()])).terms
+
+
+def applies_in(code: str, rule: str, files: dict[str, str]) -> bool:
+    """Whether ``rule`` applies to ``code`` linted as app/example.py next to ``files``."""
+    return applies(code, rule, terms_of({**files, "app/example.py": code}))
 
 
 def test_expire_on_commit_applies_only_to_async_factory_calls():
@@ -732,16 +743,55 @@ def test_expire_on_commit_applies_only_to_async_factory_calls():
     assert rows(class_keyword, "FDB201") == [3]
 
 
-def test_missing_await_needs_an_async_def_and_async_objects():
-    sync_project_route = """\
+def test_async_rules_need_a_name_that_holds_an_async_object():
+    # In an asyncio project, a file that names neither an asyncio API nor a project
+    # session symbol holds no async object the rules could see.
+    cache_only = """\
+    async def cached(cache, key):
+        value = cache.get(key)
+        cache.delete(key)
+        return value
+    def warm(cache):
+        cache.get("k").commit()
+        with cache.begin():
+            pass
+    """
+    files = {"app/db.py": DB, "app/models/user.py": MODELS}
+    assert terms_of(files).asyncio
+    for rule in ("FDB202", "FDB207", "FDB208"):
+        assert not applies_in(cache_only, rule, files), rule
+        assert lint(cache_only, rule, files=files) == []
+    # The same calls on the project's session dependency.
+    through_dependency = """\
     from fastapi import Depends
-    from app.db import get_db
-    async def remove(item_id: int, db=Depends(get_db)):
+    from app.db import get_session
+    async def remove(item_id: int, db=Depends(get_session)):
         db.execute(stmt)
+    def remove_later(db=Depends(get_session)):
         db.commit()
     """
-    assert not applies(sync_project_route, "FDB202", SYNC_PROJECT)
-    assert applies(sync_project_route, "FDB202", ASYNC_PROJECT)
+    assert applies_in(through_dependency, "FDB202", files)
+    assert applies_in(through_dependency, "FDB208", files)
+    assert rows(through_dependency, "FDB202", files=files) == [4]
+    assert rows(through_dependency, "FDB208", files=files) == [6]
+
+
+def test_missing_await_needs_an_unawaited_call_in_an_async_def():
+    awaited = """\
+    from fastapi import APIRouter, Depends
+    from sqlalchemy.ext.asyncio import AsyncSession
+    router = APIRouter()
+    @router.get("/items/{item_id}")
+    @router.delete("/items/{item_id}")
+    async def item(item_id: int, session: AsyncSession = Depends(get_session)):
+        item = await session.get(Item, item_id)
+        await session.delete(item)
+        await session.commit()
+        later = lambda: session.commit()
+        return item, later
+    """
+    assert not applies(awaited, "FDB202", ASYNC_PROJECT)
+    assert lint(awaited, "FDB202") == []
     no_async_def = """\
     from sqlalchemy.ext.asyncio import AsyncSession
     def commit_later(session: AsyncSession):
@@ -756,6 +806,21 @@ def test_missing_await_needs_an_async_def_and_async_objects():
         session.commit()
     """
     assert applies(module_attribute, "FDB202", SYNC_PROJECT)
+    # A def's defaults and decorators are in its scope: a nested `async def`'s default.
+    nested_default = """\
+    from sqlalchemy.ext.asyncio import AsyncSession
+    def build(session: AsyncSession):
+        async def handler(name=session.get(User, 1).name):
+            return name
+        return handler
+    """
+    assert applies(nested_default, "FDB202", SYNC_PROJECT)
+    assert rows(nested_default, "FDB202") == [3]
+    string_annotation = """\
+    async def create(session: "AsyncSession"):
+        session.commit()
+    """
+    assert applies(string_annotation, "FDB202", SYNC_PROJECT)
 
 
 def test_missing_await_through_project_names_the_file_does_not_spell():
@@ -783,10 +848,11 @@ def test_missing_await_through_project_names_the_file_does_not_spell():
     db = ASYNC_DATABASE + "\n\nasync def get_session():\n    async with SessionLocal() as session:\n        yield session\n"
     files = {"app/db.py": db, "app/deps.py": deps}
     assert rows(code, "FDB202", files=files) == [6, 10]
-    assert applies(code, "FDB202", ASYNC_PROJECT)
+    assert applies_in(code, "FDB202", files)
+    assert {"SessionDep", "session"} <= terms_of(files).session_names
 
 
-def test_sync_session_in_async_applies_without_session_names():
+def test_sync_session_in_async_applies_with_a_sync_session_name():
     sync_route = """\
     from sqlalchemy.orm import Session
     def users(db: Session):
@@ -799,6 +865,15 @@ def test_sync_session_in_async_applies_without_session_names():
         db.add(user)
     """
     assert not applies(no_blocking_call, "FDB203", SYNC_PROJECT)
+    # Blocking method names on objects that are no session.
+    no_session = """\
+    from fastapi import Request
+    async def search(request: Request, redis):
+        term = request.query_params.get("q")
+        await redis.delete(term)
+        return request.scope.get("path")
+    """
+    assert not applies(no_session, "FDB203", terms_of({"app/db.py": SYNC_DB, "app/example.py": no_session}))
     # The sync session comes from a class method of another module.
     code = """\
     from app.db import Database
@@ -808,8 +883,19 @@ def test_sync_session_in_async_applies_without_session_names():
     """
     db = ASYNC_DATABASE.replace("AsyncSession", "Session").replace("async_sessionmaker", "sessionmaker")
     db = db.replace("sqlalchemy.ext.asyncio", "sqlalchemy.orm").replace("expire_on_commit=False", "")
-    assert applies(code, "FDB203", SYNC_PROJECT)
+    assert applies_in(code, "FDB203", {"app/db.py": db})
     assert rows(code, "FDB203", files={"app/db.py": db}) == [4]
+    # Through a dependency imported under another name, and a string annotation.
+    aliased = """\
+    from fastapi import Depends
+    from app.db import get_db as database
+    async def remove(item_id: int, db=Depends(database)):
+        db.execute(stmt)
+    async def count(db: "Session"):
+        return db.scalar(stmt)
+    """
+    assert applies_in(aliased, "FDB203", {"app/db.py": SYNC_DB})
+    assert rows(aliased, "FDB203", files={"app/db.py": SYNC_DB}) == [4]
 
 
 def test_lazy_load_applies_to_awaited_loads_with_models():
@@ -824,6 +910,17 @@ def test_lazy_load_applies_to_awaited_loads_with_models():
     assert not applies(code, "FDB204", ASYNC_PROJECT._replace(model_names=frozenset()))
     created_only = HEAD + "async def create(session: AsyncSession):\n    session.add(User())\n    await session.commit()\n"
     assert not applies(created_only, "FDB204", ASYNC_PROJECT)
+    # Loading method names called, but never awaited.
+    not_awaited = HEAD + textwrap.dedent(
+        """\
+        async def titles(session: AsyncSession, cache, user_id: int):
+            user = cache.get(user_id)
+            await session.commit()
+            return user.posts
+        """
+    )
+    assert not applies(not_awaited, "FDB204", ASYNC_PROJECT)
+    assert rows(not_awaited, "FDB204", files=PROJECT) == []
     sync_project = """\
     from app.models import User
     async def titles(db, user_id: int):
@@ -831,6 +928,19 @@ def test_lazy_load_applies_to_awaited_loads_with_models():
         return user.posts
     """
     assert not applies(sync_project, "FDB204", SYNC_PROJECT)
+    # A created instance refreshed by an awaited `refresh()`.
+    refreshed = HEAD + textwrap.dedent(
+        """\
+        async def create(session: AsyncSession):
+            user = User()
+            session.add(user)
+            await session.commit()
+            await session.refresh(user)
+            return user.posts
+        """
+    )
+    assert applies_in(refreshed, "FDB204", PROJECT)
+    assert rows(refreshed, "FDB204", files=PROJECT) == [10]
 
 
 def test_relationship_rules_apply_only_in_asyncio_projects():
@@ -893,18 +1003,19 @@ def test_sync_with_on_async_applies_to_plain_with_on_async_objects():
             session.commit()
     """
     assert not applies(sync_project, "FDB207", SYNC_PROJECT)
-    assert applies(sync_project, "FDB207", ASYNC_PROJECT)
+    assert applies_in(sync_project, "FDB207", {"app/db.py": DB})
+    assert rows(sync_project, "FDB207", files={"app/db.py": DB}) == [3]
     code = """\
     from app.db import Database
     async def job():
         with Database.session() as session:
             pass
     """
-    assert applies(code, "FDB207", ASYNC_PROJECT)
+    assert applies_in(code, "FDB207", {"app/db.py": ASYNC_DATABASE})
     assert rows(code, "FDB207", files={"app/db.py": ASYNC_DATABASE}) == [3]
 
 
-def test_async_session_in_sync_function_applies_with_async_objects():
+def test_async_session_in_sync_function_applies_to_calls_in_plain_defs():
     sync_project = """\
     from app.db import get_db
     def delete_user(user_id: int, db=Depends(get_db)):
@@ -912,7 +1023,7 @@ def test_async_session_in_sync_function_applies_with_async_objects():
         db.commit()
     """
     assert not applies(sync_project, "FDB208", SYNC_PROJECT)
-    assert applies(sync_project, "FDB208", ASYNC_PROJECT)
+    assert not applies_in(sync_project, "FDB208", {"app/db.py": SYNC_DB})
     only_sync_methods = """\
     from sqlalchemy.ext.asyncio import AsyncSession
     def stage(session: AsyncSession, user):
@@ -920,11 +1031,31 @@ def test_async_session_in_sync_function_applies_with_async_objects():
         return UserRepository(session)
     """
     assert not applies(only_sync_methods, "FDB208", ASYNC_PROJECT)
+    # Coroutine methods called in `async def` only (the decorator of an `async def`
+    # is in it too).
+    async_only = """\
+    from sqlalchemy.ext.asyncio import AsyncSession
+    @router.delete("/users/{user_id}")
+    async def delete_user(user_id: int, session: AsyncSession):
+        session.delete(await session.get(User, user_id))
+        await session.commit()
+    """
+    assert not applies(async_only, "FDB208", ASYNC_PROJECT)
     code = """\
     from app.db import Database
     def job(stmt):
         session = Database.session()
         session.commit()
     """
-    assert applies(code, "FDB208", ASYNC_PROJECT)
+    assert applies_in(code, "FDB208", {"app/db.py": ASYNC_DATABASE})
     assert rows(code, "FDB208", files={"app/db.py": ASYNC_DATABASE}) == [4]
+    # A plain def nested in an `async def`.
+    nested = """\
+    from sqlalchemy.ext.asyncio import AsyncSession
+    async def outer(session: AsyncSession):
+        def inner():
+            session.flush()
+        return inner
+    """
+    assert applies(nested, "FDB208", SYNC_PROJECT)
+    assert rows(nested, "FDB208") == [4]

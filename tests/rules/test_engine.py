@@ -540,10 +540,28 @@ def test_fdb604_applies(code, expected):
         ("engine = create_engine(f'mysql+pymysql://root:hunter2@{host}/shop')\n", True),
         # Implicit concatenation: one constant in the `ast`, two literals in LibCST.
         ("DATABASE_URL = ('x' 'postgresql://app:s3cr3t@db/app')\n", True),
+        # Every credential is a replacement field: no literal password.
+        ("URL = f'postgresql+psycopg2://{USER}:{PASSWORD}@{HOST}:{PORT}/{NAME}'\n", False),
+        (
+            "URL = (\n"
+            "    f'postgresql+psycopg2://{USER}:'\n"
+            "    f'{PASSWORD}@{HOST}:{PORT}/{NAME}'\n"
+            ")\n",
+            False,
+        ),
+        # No user information at all.
+        ("URL = f'sqlite:///{path}'\nPREFIX = 'sqlite:///'\n", False),
+        # A literal password between replacement fields.
+        ("URL = f'postgresql://{USER}:hunter2@{HOST}/app'\n", True),
+        ("URL = f'mysql://{USER}:hunter2@' f'{HOST}/app'\n", True),
     ],
 )
 def test_fdb605_applies(code, expected):
     assert applies(code, "FDB605") is expected
+    if not expected:
+        assert lint(code, "FDB605") == []
+    elif "hunter2" in code:
+        assert len(lint(code, "FDB605")) == 1
 
 
 def test_fdb605_url_after_a_concatenated_literal_still_reported():

@@ -284,3 +284,72 @@ def test_migration_rules_skip_files_they_cannot_flag(code, rule):
 def test_fdb705_env_importing_from_alembic_context_is_checked():
     code = "from alembic.context import config\ntarget_metadata = None\n"
     assert [f.start.row for f in lint(code, "FDB705", path="migrations/env.py")] == [2]
+
+
+def test_fdb703_skips_not_null_columns_that_are_not_added_bare():
+    code = migration(
+        """
+        def upgrade():
+            op.create_table("audit", sa.Column("id", sa.Integer(), nullable=False))
+            op.add_column("user", sa.Column("plan", sa.String(20), nullable=True))
+            op.add_column("user", sa.Column("seq", sa.Integer(), server_default=sa.text("1"), nullable=False))
+            op.add_column("user", sa.Column("kind", sa.String(20), *extra, nullable=False))
+            op.alter_column("user", "plan", nullable=False)
+        """
+    )
+    assert not applies(code)["FDB703"]
+    assert lint(code, "FDB703") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Under an aliased import, the column given by keyword, `server_default=None`.
+        """
+        from alembic.op import add_column as add
+        def upgrade():
+            add("user", column=sa.Column("plan", sa.String(20), nullable=False, server_default=None))
+        """,
+        """
+        def upgrade():
+            with op.batch_alter_table("user") as batch:
+                batch.add_column(sa.Column("plan", sa.String(20), nullable=(False)))
+        """,
+    ],
+)
+def test_fdb703_applies_to_bare_not_null_columns(body):
+    code = migration(body)
+    assert applies(code)["FDB703"]
+    assert len(lint(code, "FDB703")) == 1
+
+
+def test_fdb705_skips_env_files_that_set_target_metadata():
+    code = textwrap.dedent(
+        """\
+        from alembic import context
+        from app.models import Base
+        config = context.config
+        target_metadata = Base.metadata
+
+        def run_migrations_offline():
+            target_metadata = None
+            context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
+
+        class Settings:
+            target_metadata = None
+        """
+    )
+    assert not applies(code)["FDB705"]
+    assert lint(code, "FDB705", path="migrations/env.py") == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from alembic import context\nconfig = target_metadata = None\n",
+        "from alembic import context\nif context.is_offline_mode():\n    target_metadata = None\n",
+    ],
+)
+def test_fdb705_applies_to_a_module_level_none(code):
+    assert applies(code)["FDB705"]
+    assert len(lint(code, "FDB705", path="migrations/env.py")) == 1

@@ -629,6 +629,16 @@ def applies(code: str, terms: ProjectTerms = NO_TERMS) -> dict[str, bool]:
     return {name: rule.applies(shape, terms) for name, rule in all_rules().items() if name.startswith("FDB5")}
 
 
+def project_applies(code: str, code_name: str, files: dict[str, str], path: str = "app/models.py") -> bool:
+    """Whether the rule applies to ``code`` at ``path`` with the terms of the project
+    made of ``files`` and that file."""
+    rule = get_rule(code_name)
+    assert rule is not None
+    code = textwrap.dedent(code)
+    engine = engine_for(rule, {**{k: textwrap.dedent(v) for k, v in files.items()}, path: code})
+    return rule.applies(file_shape(ast.parse(code)), engine.terms)
+
+
 def test_no_model_rule_applies_to_routes():
     assert not any(applies(ROUTES).values())
 
@@ -669,8 +679,6 @@ def test_project_terms_name_the_classes_and_values_of_model_hierarchies():
         ("from app.db import Model\nclass User(Model):\n    id = Column(Integer, primary_key=True)\n", "FDB503"),
         ("from app.db import Model\nclass Comment(Model):\n    pass\n", "FDB504"),
         ("from app.db import Model as M\nclass Comment(M):\n    pass\n", "FDB504"),
-        ("from app import db\nLocalBase = db.Model\nclass Comment(LocalBase):\n    pass\n", "FDB504"),
-        ("from sqlalchemy.orm import DeclarativeBase as DB\nclass Base(DB):\n    pass\nclass A(Base):\n    pass\n", "FDB504"),
         ("from sqlmodel import Field\nfrom app.base import Table\nclass A(Table, table=True):\n    b_id: int = Field(foreign_key='b.id')\n", "FDB505"),
         ('class Post:\n    __tablename__ = "posts"\n', "FDB507"),
     ],
@@ -704,7 +712,9 @@ def test_fdb501_sqlmodel_table_through_two_bases_from_other_files():
         "app/schemas.py": "from sqlmodel import SQLModel\nclass HeroPublic(SQLModel):\n    name: str\n",
     }
     code = '"""Read models over the SQLModel tables."""\nfrom app.models import Hero\nfrom app.schemas import HeroPublic\nclass HeroRead(Hero, HeroPublic):\n    pass\n'
-    assert applies(code)["FDB501"]
+    # The project's terms name both bases; nothing in the file says they are SQLModel's.
+    assert project_applies(code, "FDB501", files, path="app/views.py")
+    assert not applies(code)["FDB501"]
     assert [f.start.row for f in lint(code, "FDB501", path="app/views.py", files=files)] == [4]
 
 
@@ -731,3 +741,165 @@ def test_fdb508_mapped_through_a_module_alias_in_a_string_annotation():
     """
     assert applies(code)["FDB508"]
     assert [f.start.row for f in lint(code, "FDB508")] == [4]
+
+
+@pytest.mark.parametrize(
+    ("files", "code"),
+    [
+        # A module-level alias of a base from another file.
+        ({"app/db.py": BASE}, "from sqlalchemy.orm import Mapped, mapped_column\nfrom app import db\nLocalBase = db.Base\nclass Comment(LocalBase):\n    id: Mapped[int] = mapped_column(primary_key=True)\n"),
+        # A base declared in the same file, under an aliased root.
+        ({}, "from sqlalchemy.orm import DeclarativeBase as DB\nclass Base(DB):\n    pass\nclass Comment(Base):\n    pass\n"),
+        # A base that another module re-exports under another name: the mapped class
+        # itself is in the hierarchy.
+        (
+            {
+                "app/base.py": BASE,
+                "app/db.py": "from sqlalchemy import create_engine\nfrom app.base import Base as Model\nengine = create_engine(URL)\n",
+            },
+            "from sqlalchemy.orm import Mapped, mapped_column\nfrom app.db import Model\nclass Comment(Model):\n    id: Mapped[int] = mapped_column(primary_key=True)\n",
+        ),
+        # `__abstract__ = False` does not make the class abstract.
+        ({"app/db.py": BASE}, "from sqlalchemy.orm import Mapped, mapped_column\nfrom app.db import Base\nclass Comment(Base):\n    __abstract__ = False\n    id: Mapped[int] = mapped_column(primary_key=True)\n"),
+        # A class defined in a function, its base imported under an alias.
+        ({"app/db.py": BASE}, "import sqlalchemy as sa\nfrom app.db import Base as B\ndef make():\n    class Comment(B):\n        id = sa.Column(sa.Integer, primary_key=True)\n    return Comment\n"),
+    ],
+)
+def test_fdb504_applies_to_classes_without_a_table_in_a_hierarchy(files, code):
+    assert project_applies(code, "FDB504", files)
+    assert len(lint(code, "FDB504", files=files)) == 1
+
+
+def test_fdb504_skips_files_whose_mapped_classes_all_have_a_table():
+    code = """\
+        from pydantic import BaseModel
+        from app.db import Base
+        class Model(Base):
+            __abstract__ = True
+        class User(Model):
+            __tablename__ = "user"
+        class Group(Base):
+            __table__ = group_table
+        class UserRead(BaseModel):
+            name: str
+    """
+    assert not project_applies(code, "FDB504", {"app/db.py": BASE})
+    # `DeclarativeBase` itself is a base of mapped classes only under `@<registry>.mapped`.
+    assert not applies(BASE)["FDB504"]
+    decorated = "from app.db import mapper_registry\nfrom sqlalchemy.orm import DeclarativeBase\n@mapper_registry.mapped\nclass A(DeclarativeBase):\n    pass\n"
+    assert applies(decorated)["FDB504"]
+
+
+def test_fdb501_skips_mapped_classes_with_mixins_and_metadata_made_in_functions():
+    code = """\
+        from sqlalchemy import Column, Integer, MetaData
+        from app.db import Base
+        from app.mixins import TimeStampMixin
+        class Case(Base, TimeStampMixin):
+            __tablename__ = "case"
+            id = Column(Integer, primary_key=True)
+        def reflect(connection):
+            meta = MetaData()
+            meta.reflect(connection)
+            return meta.tables["case"]
+    """
+    files = {
+        "app/db.py": BASE,
+        "app/mixins.py": "from sqlalchemy import Column, DateTime\nclass TimeStampMixin:\n    created_at = Column(DateTime)\n",
+    }
+    assert not project_applies(code, "FDB501", files)
+    assert lint(code, "FDB501", files=files) == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from sqlalchemy import MetaData\nclass Settings:\n    metadata = MetaData()\n",
+        "from sqlalchemy import MetaData as Meta\nmetadata = Meta(schema='app')\n",
+        "import sqlalchemy as sa\n@decorate(sa.MetaData())\ndef setup():\n    pass\n",
+    ],
+)
+def test_fdb501_applies_to_metadata_made_outside_functions(code):
+    assert applies(code)["FDB501"]
+
+
+def test_fdb501_sqlmodel_table_under_an_aliased_model_from_another_file():
+    code = "from sqlmodel import Field\nfrom app.schemas import HeroBase as HB\nclass Hero(HB, table=True):\n    id: int | None = Field(default=None, primary_key=True)\n"
+    files = {"app/schemas.py": "from sqlmodel import SQLModel\nclass HeroBase(SQLModel):\n    name: str\n"}
+    assert project_applies(code, "FDB501", files)
+    assert [f.start.row for f in lint(code, "FDB501", files=files)] == [3]
+
+
+def test_fdb503_skips_columns_that_are_not_class_attributes():
+    code = """\
+        from sqlalchemy import Column, ForeignKey, Table
+        from sqlalchemy.orm import Mapped, mapped_column
+        from app.db import Base
+        tag_recipe = Table("tag_recipe", Base.metadata, Column("tag_id", ForeignKey("tag.id"), index=True))
+        class Tag(Base):
+            __tablename__ = "tag"
+            id: Mapped[int] = mapped_column(primary_key=True)
+    """
+    assert not project_applies(code, "FDB503", {"app/db.py": BASE})
+
+
+def test_fdb503_applies_to_an_aliased_column_in_a_model():
+    code = 'from sqlalchemy import Column as C, Integer\nfrom app.db import Base\nclass User(Base):\n    __tablename__ = "user"\n    id = C(Integer, primary_key=True)\n'
+    assert project_applies(code, "FDB503", {"app/db.py": BASE})
+    assert [f.start.row for f in lint(code, "FDB503", files={"app/db.py": BASE})] == [5]
+
+
+def test_fdb505_skips_indexed_foreign_keys():
+    code = """\
+        from sqlalchemy import Column, ForeignKey, Integer
+        from sqlmodel import Field, SQLModel
+        class Post(Base):
+            __tablename__ = "post"
+            author_id = mapped_column(ForeignKey("user.id"), index=True)
+            slug_id = Column(Integer, ForeignKey("slug.id"), unique=True)
+            group_id = Column(Integer, ForeignKey("group.id"), primary_key=flag)
+            tag_id = Column(Integer, ForeignKey("tag.id"), **options)
+        class Hero(SQLModel, table=True):
+            team_id: int = Field(foreign_key="team.id", index=False)
+    """
+    assert not applies(code)["FDB505"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'class Post(Base):\n    author_id = mapped_column(ForeignKey("user.id"), unique=False)\n',
+        'import sqlalchemy as sa\nt = sa.Table("t", m, sa.Column("user_id", sa.ForeignKey("user.id"), primary_key=False))\n',
+    ],
+)
+def test_fdb505_applies_to_unindexed_foreign_keys(code):
+    assert applies(code)["FDB505"]
+
+
+def test_fdb506_skips_aware_and_database_defaults():
+    code = """\
+        from datetime import datetime, timezone
+        from sqlalchemy import Column, Date, DateTime
+        from sqlmodel import Field, SQLModel
+        class Event(Base):
+            created_at = Column(DateTime, default=lambda: datetime.now(timezone.utc))
+            day = mapped_column(Date, default=get_utc_today)
+            seen_at = Column(DateTime, default=datetime.now(timezone.utc), onupdate=datetime.utcnow)
+        class Hero(SQLModel, table=True):
+            created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    """
+    assert not applies(code)["FDB506"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from datetime import datetime\nfrom sqlalchemy import Column, DateTime\nx = Column(DateTime, default=datetime.now)\n",
+        "from datetime import datetime\nfrom sqlalchemy import Column, DateTime\nx = Column(DateTime, default=datetime.now())\n",
+        "import datetime as dt\nfrom sqlalchemy.orm import mapped_column\nx = mapped_column(default=lambda: dt.datetime.utcnow())\n",
+        "import datetime\nimport sqlalchemy.orm as orm\nx = orm.mapped_column(insert_default=datetime.datetime.today(tz))\n",
+    ],
+)
+def test_fdb506_applies_to_naive_defaults(code):
+    assert applies(code)["FDB506"]
+    assert len(lint(code, "FDB506")) == 1

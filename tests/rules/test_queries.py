@@ -868,16 +868,22 @@ def test_python_side_aggregation_needs_an_aggregate_and_a_session_read():
     """
     assert not applies(first_only, "FDB305")
     summed = """\
-    def revenue(db):
+    from sqlalchemy.orm import Session
+
+    def revenue(db: Session):
         return sum(o.amount for o in db.scalars(select(Order)))
     """
     assert applies(summed, "FDB305")
     counted = """\
-    def count(db):
-        users = db.query(User).all()
+    def count():
+        with SessionLocal() as db:
+            users = db.query(User).all()
         return len(users)
     """
-    assert applies(counted, "FDB305")
+    assert applies(counted, "FDB305", SYNC_PROJECT)
+    # The same reads on something no name of the file makes a session.
+    assert not applies(counted, "FDB305")
+    assert not applies(summed.replace(": Session", "").replace("from sqlalchemy.orm import Session", ""), "FDB305")
 
 
 def test_query_in_loop_applies_only_to_session_methods_called_in_a_loop():
@@ -887,16 +893,17 @@ def test_query_in_loop_applies_only_to_session_methods_called_in_a_loop():
         return (await session.scalars(select(Post).where(Post.author_id.in_(ids)))).all()
     """
     assert not applies(outside, "FDB306")
-    comprehension = "def load(db, ids):\n    return [db.get(User, i) for i in ids]\n"
+    comprehension = "def load(db: 'Session', ids):\n    return [db.get(User, i) for i in ids]\n"
     assert applies(comprehension, "FDB306")
     async_for = """\
-    async def refresh_all(session, stream):
+    async def refresh_all(session=Depends(get_session), stream=None):
         async for user in stream:
             await session.refresh(user)
     """
     assert applies(async_for, "FDB306")
-    while_loop = "def up(db, node):\n    while node:\n        node = db.query(Node).get(node.parent_id)\n"
-    assert applies(while_loop, "FDB306")
+    while_loop = "def up(node):\n    db = SessionLocal()\n    while node:\n        node = db.query(Node).get(node.parent_id)\n"
+    assert applies(while_loop, "FDB306", SYNC_PROJECT)
+    assert not applies(while_loop, "FDB306", ASYNC_PROJECT)
 
 
 def test_query_in_loop_does_not_follow_helper_functions():
@@ -919,10 +926,11 @@ def test_rows_instead_of_scalars_needs_execute_select_and_a_row_terminal():
     code = """\
     import sqlalchemy as sa
 
-    async def users(session):
+    async def users(session: sa.ext.asyncio.AsyncSession):
         return (await session.execute(sa.select(User))).all()
     """
     assert applies(code, "FDB307")
+    assert not applies(code.replace(": sa.ext.asyncio.AsyncSession", ""), "FDB307")
     assert not applies(code.replace(".all()", ".scalar_one()"), "FDB307")
     assert not applies('def n(db):\n    return db.execute(text("SELECT 1")).all()\n', "FDB307")
 
@@ -933,7 +941,9 @@ def test_unbounded_select_needs_a_route_decorator():
     async def list_users(session: SessionDep):
         return (await session.scalars(select(User))).all()
     """
-    assert applies(route, "FDB308")
+    with_alias = ProjectTerms(frozenset({"SessionDep"}), frozenset(), True)
+    assert applies(route, "FDB308", with_alias)
+    assert not applies(route, "FDB308")
     helper = route.replace('    @router.get("/users")\n', "")
     assert not applies(helper, "FDB308")
 
@@ -950,10 +960,19 @@ def test_update_or_delete_applies_to_executed_or_legacy_writes():
         return settings
     """
     assert not applies(dict_update, "FDB310")
+    # Any receiver's `execute(statement)` is checked.
     core_table = "def wipe(conn):\n    conn.execute(users_table.delete())\n"
     assert applies(core_table, "FDB310")
-    legacy = "def wipe(db):\n    db.query(Item).delete()\n"
+    legacy = "def wipe(db: Session):\n    db.query(Item).delete()\n"
     assert applies(legacy, "FDB310")
+    # `Query.delete()` on a name no session reaches, and `execute()` without a statement.
+    assert not applies(legacy.replace(": Session", ""), "FDB310")
+    google_api = """\
+    def remove(service, file_id):
+        service.files().delete(fileId=file_id).execute()
+        service.permissions().update(body={}).execute()
+    """
+    assert not applies(google_api, "FDB310")
     aliased = """\
     from sqlalchemy import delete as sa_delete
 
@@ -962,3 +981,139 @@ def test_update_or_delete_applies_to_executed_or_legacy_writes():
     """
     assert applies(aliased, "FDB310")
     assert [f.code for f in lint(aliased, "FDB310")] == ["FDB310"]
+
+
+SLACK_HANDLER = """\
+from sqlalchemy.orm import Session
+
+def handle_submission(db_session: Session, payload: dict, participants):
+    tags = []
+    for item in payload.get("tags", []):
+        tags.append(tag_service.get(db_session=db_session, tag_id=int(item["value"])))
+    for participant in participants:
+        info = contact_plugin.instance.get(participant.email, db_session=db_session)
+        print(info.get("fullname"), info.get("team"))
+    return tags
+"""
+
+
+def test_query_in_loop_skips_dict_and_service_gets_next_to_a_session():
+    # Only `get()` of dicts and service modules in the loops; the session is passed along.
+    assert not applies(SLACK_HANDLER, "FDB306")
+    assert lint(SLACK_HANDLER, "FDB306") == []
+    # The session itself queried in a loop.
+    direct = SLACK_HANDLER.replace("tag_service.get(db_session=db_session, ", "db_session.get(Tag, ")
+    assert applies(direct, "FDB306")
+
+
+def test_query_in_loop_follows_the_names_a_session_reaches():
+    cases = {
+        "alias": "from app.db import SessionLocal as Maker\n"
+        "def f(ids):\n    db = Maker()\n    return [db.get(User, i) for i in ids]\n",
+        "chain": "def f(ids):\n    first = SessionLocal()\n    db = first\n    for i in ids:\n        db.refresh(i)\n",
+        "with": "def f(ids):\n    with SessionLocal.begin() as db:\n        for i in ids:\n            db.execute(stmt)\n",
+        "attribute": "from sqlalchemy.orm import Session\n"
+        "class Repo:\n    def __init__(self, session: Session):\n        self.session = session\n"
+        "    def load(self, ids):\n        return [self.session.get(User, i) for i in ids]\n",
+        "class annotation": "class Repo:\n    session: 'Session'\n"
+        "    def load(self, ids):\n        return [self.session.get(User, i) for i in ids]\n",
+        "dependency": "def route(ids, db=Depends(get_db)):\n    return [db.get(User, i) for i in ids]\n",
+        "module value": "from app import db\ndef f(ids):\n    return [db.SessionLocal().get(User, i) for i in ids]\n",
+    }
+    for name, code in cases.items():
+        assert applies(code, "FDB306", SYNC_PROJECT), name
+    assert [f.code for f in lint(cases["alias"], "FDB306")] == ["FDB306"]
+    # The same loops with names nothing types.
+    assert not applies(cases["chain"], "FDB306", ASYNC_PROJECT)
+    assert not applies(cases["dependency"].replace("Depends(get_db)", "None"), "FDB306", SYNC_PROJECT)
+
+
+def test_legacy_query_needs_a_typed_receiver():
+    service = """\
+    from sqlalchemy.orm import Session
+
+    def get(*, db_session, user_id: int):
+        return db_session.query(User).filter(User.id == user_id).one_or_none()
+
+    def create(*, session: "Session", user: User):
+        session.add(user)
+        session.commit()
+    """
+    # `query()` is only called on an untyped parameter.
+    assert not applies(service, "FDB301", SYNC_PROJECT)
+    assert lint(service, "FDB301") == []
+    typed = service.replace("db_session, user_id", "db_session: Session, user_id")
+    assert applies(typed, "FDB301", SYNC_PROJECT)
+    assert [f.code for f in lint(typed, "FDB301")] == ["FDB301"]
+
+
+def test_legacy_query_get_needs_get_on_a_query():
+    code = """\
+    from sqlalchemy.orm import Session
+
+    def find(db: Session, key):
+        return db.query(User).filter_by(name=key).first(), cache.get(key)
+    """
+    assert not applies(code, "FDB303")
+    assert applies(code.replace("filter_by(name=key).first()", "get(key)"), "FDB303")
+
+
+def test_select_list_needs_a_list_argument():
+    assert not applies("from sqlalchemy import select\nstmt = select(User.id, User.name)\n", "FDB304")
+    assert applies("from sqlalchemy import select\nstmt = select([User.id])\n", "FDB304")
+
+
+def test_python_side_aggregation_len_needs_listed_rows():
+    code = """\
+    from sqlalchemy.orm import Session
+
+    def page(db: Session, filters):
+        items = db.scalars(select(Item)).all()
+        return {"count": len(filters), "items": items}
+    """
+    assert not applies(code, "FDB305")
+    counted = code.replace("len(filters)", "len(items)")
+    assert applies(counted, "FDB305")
+    assert applies(code.replace("len(filters)", "len(list(db.scalars(select(Item))))"), "FDB305")
+
+
+def test_rows_instead_of_scalars_needs_a_terminal_on_an_execute_result():
+    code = """\
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    def users(db: Session):
+        found = db.scalars(select(User)).unique()
+        return found.all(), db.execute(select(User.id)).scalar_one()
+    """
+    # `all()` is called on `scalars()`'s result (through a name): not on rows.
+    assert not applies(code, "FDB307")
+    named = code.replace("db.scalars(select(User)).unique()", "db.execute(select(User))")
+    assert applies(named, "FDB307")
+    assert applies(code.replace("found.all()", "db.execute(select(User)).unique().first()"), "FDB307")
+    # Scalars read from the result: the terminal is not on the rows.
+    assert not applies(code.replace("found.all()", "db.execute(select(User)).unique().scalars().all()"), "FDB307")
+    unique_name = code.replace("db.scalars(select(User)).unique()", "db.execute(select(User))").replace(
+        "found.all()", "found.unique().one()"
+    )
+    assert applies(unique_name, "FDB307")
+
+
+def test_update_or_delete_needs_a_write_statement_or_a_query_write():
+    code = """\
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    def remove(db: Session, item, settings, overrides):
+        settings.update(overrides)
+        db.delete(item)
+        db.execute(select(Item))
+    """
+    assert not applies(code, "FDB310")
+    forms = [
+        "stmt = delete(Item)\n        stmt = stmt.returning(Item.id)\n        db.execute(stmt)",
+        "db.execute(items_table.update().values(done=True))",
+        "query = db.query(Item)\n        query.delete()",
+    ]
+    for form in forms:
+        assert applies(code.replace("db.delete(item)", form), "FDB310"), form

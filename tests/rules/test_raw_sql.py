@@ -563,3 +563,58 @@ def test_sql_injection_applies_to_every_sink_and_through_import_aliases():
     ]
     for sink in sinks:
         assert applies(f"def f(col, value, table, conn, cursor):\n    return {sink}\n", "FDB402"), sink
+    formatted = "def f(ident, conn):\n    return conn.execute('SELECT * FROM t WHERE id = {}'.format(ident))\n"
+    assert applies(formatted, "FDB402")
+    augmented = """\
+    def f(conn, name):
+        sql = "SELECT * FROM users WHERE true"
+        sql += tail(name)
+        return conn.execute(sql)
+    """
+    assert applies(augmented, "FDB402")
+
+
+def test_sql_injection_skips_constant_sql_and_argumentless_execute():
+    migration = """\
+    from alembic import op
+    import sqlalchemy as sa
+
+    def upgrade():
+        op.execute("UPDATE recipe SET public = true")
+        op.execute(sa.text("DELETE FROM token WHERE expired"))
+    """
+    assert not applies(migration, "FDB402")
+    assert lint(migration, "FDB402") == []
+    # Google API requests run with `.execute()`: no SQL reaches it.
+    google_api = """\
+    def files(service, folder):
+        query = f"'{folder}' in parents"
+        return service.files().list(q=query).execute()
+    """
+    assert not applies(google_api, "FDB402")
+
+
+def test_raw_sql_string_needs_a_session_or_connection_name():
+    cursor = """\
+    import sqlite3
+
+    def count(path):
+        cursor = sqlite3.connect(path).cursor()
+        cursor.execute("SELECT count(*) FROM users")
+    """
+    assert not applies(cursor, "FDB401")
+    assert lint(cursor, "FDB401") == []
+    for annotation in ("Session", "'AsyncSession'", "sa.Connection", "AsyncConnection", "SessionDep"):
+        code = f"def count(db: {annotation}):\n    return db.scalar('SELECT count(*) FROM users')\n"
+        assert applies(code, "FDB401"), annotation
+    engine = """\
+    from sqlalchemy import create_engine as make
+
+    def count():
+        with make(URL).connect() as conn:
+            return conn.execute("SELECT 1")
+    """
+    assert applies(engine, "FDB401")
+    assert [f.code for f in lint(engine, "FDB401")] == ["FDB401"]
+    # `execute()` without an argument has no statement to check.
+    assert not applies("def f(db: Session):\n    return db.execute()\n", "FDB401")

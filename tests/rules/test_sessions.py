@@ -948,3 +948,176 @@ def test_session_created_in_route_needs_a_route_decorator_and_a_creation() -> No
         return app
     """
     _applies_and_reports(nested, "FDB901")
+
+
+def test_global_session_skips_module_level_factories_and_applies_to_called_registries() -> None:
+    factories = """
+    from sqlalchemy.orm import scoped_session, sessionmaker
+
+    SessionLocal = sessionmaker(bind=engine)
+    registry = scoped_session(SessionLocal)
+    """
+    assert not _applies(factories, "FDB101")
+    called_registry = """
+    from sqlalchemy.orm import scoped_session as make_registry
+
+    db = make_registry(factory)()
+    """
+    _applies_and_reports(called_registry, "FDB101")
+
+
+# A test helper whose registry is named like the session class.
+REGISTRY_HELPER = """
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+Session = scoped_session(sessionmaker())
+"""
+
+
+def test_session_created_in_route_skips_method_calls_named_like_routes() -> None:
+    # `.get()`/`.delete()` calls, a project factory, no route decorator.
+    service = """
+    from app.db import SessionLocal
+
+    async def purge(cache: dict, user_id: int):
+        async with SessionLocal() as session:
+            user = await session.get(User, cache.get(user_id))
+            await session.delete(user)
+    """
+    assert not _applies(service, "FDB901", **{"app/db.py": DB})
+
+
+def test_project_symbols_named_like_the_session_class() -> None:
+    # `Session` here is SQLAlchemy's class, not the project's registry.
+    typed = """
+    from fastapi import APIRouter
+    from sqlalchemy.orm import Session
+
+    router = APIRouter()
+
+    @router.get("/users")
+    def list_users(db: Session = Depends(get_db)):
+        return db.query(User).all()
+    """
+    assert not _applies(typed, "FDB901", **{"app/database.py": REGISTRY_HELPER})
+    imported = """
+    from fastapi import APIRouter
+    from app.database import Session as Registry
+
+    router = APIRouter()
+
+    @router.get("/users")
+    def list_users():
+        db = Registry()
+        return db.query(User).all()
+    """
+    _applies_and_reports(imported, "FDB901", **{"app/database.py": REGISTRY_HELPER})
+    attribute = """
+    from fastapi import APIRouter
+    from sqlalchemy.orm import Session
+    from app import database
+
+    router = APIRouter()
+
+    @router.get("/users")
+    def list_users(db: Session = Depends(get_db)):
+        registry = database.Session
+        return registry().query(User).all()
+    """
+    _applies_and_reports(attribute, "FDB901", **{"app/database.py": REGISTRY_HELPER})
+    relative = """
+    from fastapi import APIRouter
+    from .database import Session
+
+    router = APIRouter()
+
+    @router.get("/users")
+    def list_users():
+        return Session().query(User).all()
+    """
+    _applies_and_reports(relative, "FDB901", **{"app/database.py": REGISTRY_HELPER})
+    # A factory named `Session`, for the rules that create sessions from factories.
+    factory_helper = "from sqlalchemy.orm import sessionmaker\nSession = sessionmaker()\n"
+    crud = """
+    from sqlalchemy.orm import Session
+
+    def count_users(db: Session) -> int:
+        return db.query(User).count()
+    """
+    assert not _applies(crud, "FDB104", **{"app/database.py": factory_helper})
+    job = """
+    from sqlalchemy.orm import Session as OrmSession
+    from app.database import Session
+
+    def count_users() -> int:
+        db: OrmSession = Session()
+        return db.query(User).count()
+    """
+    _applies_and_reports(job, "FDB104", **{"app/database.py": factory_helper})
+
+
+def test_task_rules_skip_files_without_a_session() -> None:
+    # A class-based controller and a scraper: no session is visible in either file.
+    controller = """
+    from fastapi import APIRouter, BackgroundTasks
+    from starlette.background import BackgroundTask
+
+    router = APIRouter()
+
+    class RecipeController(BaseController):
+        @router.post("/bulk")
+        def bulk(self, urls: list[str], tasks: BackgroundTasks):
+            tasks.add_task(self.scraper.scrape, urls)
+
+        @router.get("/{slug}/export")
+        def export(self, slug: str):
+            return FileResponse(path, background=BackgroundTask(cleanup, path))
+    """
+    assert not _applies(controller, "FDB109", **{"app/db.py": DB})
+    scraper = """
+    import asyncio
+
+    async def scrape_all(urls, client):
+        pages = await asyncio.gather(*(client.get(url) for url in urls))
+        loop = asyncio.get_running_loop()
+        loop.create_task(report(pages))
+    """
+    assert not _applies(scraper, "FDB108", **{"app/db.py": DB})
+
+
+def test_task_rules_apply_to_sessions_from_project_dependencies() -> None:
+    # The session type comes from another file: an alias, or a dependency.
+    alias = """
+    from fastapi import APIRouter, BackgroundTasks
+    from app.db import SessionDep
+
+    router = APIRouter()
+
+    @router.post("/signup")
+    async def signup(tasks: BackgroundTasks, db: SessionDep):
+        tasks.add_task(send_welcome, db)
+    """
+    _applies_and_reports(alias, "FDB109", **{"app/db.py": DB})
+    dependency = """
+    import asyncio
+    from fastapi import Depends
+    from app import db as database
+
+    async def report(conn=Depends(database.get_session)):
+        await asyncio.gather(load_users(conn), load_orders(conn))
+    """
+    _applies_and_reports(dependency, "FDB108", **{"app/db.py": DB})
+    attribute = """
+    import asyncio
+    from fastapi import Depends
+    from app.db import get_session
+
+    class Reports:
+        def __init__(self, settings=Depends(get_settings)):
+            self.db = get_session()
+
+        async def run(self):
+            asyncio.create_task(refresh(self.db))
+    """
+    typed_helper = "from sqlalchemy.orm import Session\ndef get_session() -> Session:\n    ...\n"
+    _applies_and_reports(attribute, "FDB108", **{"app/db.py": typed_helper})

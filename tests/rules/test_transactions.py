@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from fastdb_lint.analysis.shape import file_shape
-from fastdb_lint.engine import lint_sources
-from fastdb_lint.registry import all_rules
+from fastdb_lint.config import Settings
+from fastdb_lint.engine import Engine, build_index, lint_sources
+from fastdb_lint.registry import all_rules, resolve_selection
 from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.testing import fix_sources
 
@@ -381,8 +383,17 @@ def test_read_modify_write_loop_over_loaded_rows():
 NO_TERMS = ProjectTerms(frozenset(), frozenset(), False)
 
 
-def applies(code: str, select: str) -> bool:
-    return all_rules()[select].applies(file_shape(ast.parse(textwrap.dedent(code))), NO_TERMS)
+def applies(code: str, select: str, project: ProjectTerms = NO_TERMS) -> bool:
+    return all_rules()[select].applies(file_shape(ast.parse(textwrap.dedent(code))), project)
+
+
+def applies_in(code: str, select: str, files: dict[str, str]) -> bool:
+    """Whether ``select`` applies to ``code`` linted at PATH next to ``files``, with the
+    project terms the engine derives from them."""
+    sources = {**files, PATH: textwrap.dedent(code)}
+    settings = Settings(root=Path("."), select=(select,), enabled=resolve_selection((select,)))
+    terms = Engine(settings, build_index([(p, p, t) for p, t in sources.items()])).terms
+    return applies(code, select, terms)
 
 
 COMMIT_IN_HELPER = """\
@@ -410,17 +421,43 @@ def import_rows(db: Session, rows) -> None:
         # The rule only sees `commit()` written inside the loop, not one in a helper it calls.
         (COMMIT_IN_HELPER, False),
         (
-            "async def drain(session, stream) -> None:\n"
+            "from sqlalchemy.ext.asyncio import AsyncSession\n"
+            "async def drain(session: AsyncSession, stream) -> None:\n"
             "    async for item in stream:\n"
             "        session.add(item)\n"
             "        await session.commit()\n",
             True,
         ),
-        ("def drain(queue, db) -> None:\n    while queue:\n        db.add(queue.pop())\n        db.commit()\n", True),
+        (
+            "from sqlalchemy import create_engine\n"
+            "engine = create_engine(URL)\n"
+            "def drain(queue) -> None:\n"
+            "    with engine.connect() as conn:\n"
+            "        while queue:\n"
+            "            conn.execute(queue.pop())\n"
+            "            conn.commit()\n",
+            True,
+        ),
+        # A receiver of unknown type is no session: nothing names one.
+        ("def drain(queue, db) -> None:\n    while queue:\n        db.add(queue.pop())\n        db.commit()\n", False),
     ],
 )
 def test_commit_in_loop_applies(code, expected):
     assert applies(code, "FDB801") is expected
+
+
+def test_commit_in_loop_applies_through_a_project_dependency():
+    code = """\
+    from fastapi import Depends
+    from app.db import get_session
+    async def import_rows(rows, session=Depends(get_session)) -> None:
+        for row in rows:
+            session.add(row)
+            await session.commit()
+    """
+    assert not applies(code, "FDB801")
+    assert applies_in(code, "FDB801", {"app/db.py": DB})
+    assert [f.start.row for f in lint(code, "FDB801", files={"app/db.py": DB})] == [6]
 
 
 def test_commit_in_a_helper_called_in_a_loop_is_not_reported():
@@ -440,6 +477,15 @@ def test_commit_in_a_helper_called_in_a_loop_is_not_reported():
             "        return None\n",
             False,
         ),
+        # The same with a generic handler: the receiver is of unknown type.
+        (
+            "def fetch(service):\n"
+            "    try:\n"
+            "        return service.files().get(fileId='x').execute()\n"
+            "    except Exception:\n"
+            "        return None\n",
+            False,
+        ),
         # The commit is not in the `try`.
         (
             "from sqlalchemy.orm import Session\n"
@@ -450,6 +496,33 @@ def test_commit_in_a_helper_called_in_a_loop_is_not_reported():
             "        value = 0\n"
             "    db.add(Row(value=value))\n"
             "    db.commit()\n",
+            False,
+        ),
+        # Every handler raises or rolls back.
+        (
+            "from sqlalchemy.orm import Session\n"
+            "def save(db: Session, row) -> None:\n"
+            "    try:\n"
+            "        db.commit()\n"
+            "    except IntegrityError:\n"
+            "        log.warning('duplicate')\n"
+            "        raise\n"
+            "    try:\n"
+            "        db.flush()\n"
+            "    except Exception:\n"
+            "        db.rollback()\n",
+            False,
+        ),
+        # The commit runs in the handler, or in a function the `try` only defines.
+        (
+            "from sqlalchemy.orm import Session\n"
+            "def save(db: Session, row) -> None:\n"
+            "    try:\n"
+            "        def later():\n"
+            "            db.commit()\n"
+            "        prepare(row)\n"
+            "    except Exception:\n"
+            "        db.commit()\n",
             False,
         ),
         (
@@ -475,6 +548,8 @@ def test_commit_in_a_helper_called_in_a_loop_is_not_reported():
 )
 def test_db_error_swallowed_applies(code, expected):
     assert applies(code, "FDB802") is expected
+    if not expected:
+        assert lint(code, "FDB802") == []
 
 
 def test_db_error_swallowed_through_an_aliased_error_class():
@@ -489,6 +564,40 @@ def test_db_error_swallowed_through_an_aliased_error_class():
         """
     assert applies(code, "FDB802")
     assert [f.start.row for f in lint(code, "FDB802")] == [5]
+
+
+def test_db_error_swallowed_applies_when_only_a_nested_handler_raises():
+    # The `raise` belongs to the inner `except`: the outer one still swallows.
+    code = """\
+        from sqlalchemy.orm import Session
+        def save(db: Session) -> None:
+            try:
+                db.commit()
+            except Exception:
+                try:
+                    notify()
+                except OSError:
+                    raise
+        """
+    assert applies(code, "FDB802")
+    assert [f.start.row for f in lint(code, "FDB802")] == [5]
+
+
+def test_db_error_swallowed_generic_handler_through_a_project_dependency():
+    code = """\
+        from fastapi import Depends
+        from app.db import get_session
+        async def create(user, session=Depends(get_session)) -> bool:
+            session.add(user)
+            try:
+                await session.commit()
+            except Exception:
+                return False
+            return True
+        """
+    assert not applies(code, "FDB802")
+    assert applies_in(code, "FDB802", {"app/db.py": DB})
+    assert [f.start.row for f in lint(code, "FDB802", files={"app/db.py": DB})] == [7]
 
 
 @pytest.mark.parametrize(
@@ -519,6 +628,24 @@ def test_db_error_swallowed_through_an_aliased_error_class():
             "        db.commit()\n",
             False,
         ),
+        # Instances reached through an attribute (a relationship), not bound to a call.
+        (
+            "from sqlalchemy.orm import Session\n"
+            "def touch(db: Session, participant) -> None:\n"
+            "    for role in participant.active_roles:\n"
+            "        role.activity += 1\n"
+            "    user = db.get(User, participant.user_id)\n"
+            "    db.commit()\n",
+            False,
+        ),
+        # A session of unknown type.
+        (
+            "async def restock(session, sku: str, n: int) -> None:\n"
+            "    item = (await session.scalars(select(Item).where(Item.sku == sku))).one()\n"
+            "    item.stock += n\n"
+            "    await session.commit()\n",
+            False,
+        ),
         (
             "from sqlalchemy.orm import Session\n"
             "def like(db: Session, post_id: int) -> None:\n"
@@ -528,7 +655,8 @@ def test_db_error_swallowed_through_an_aliased_error_class():
             True,
         ),
         (
-            "async def restock(session, sku: str, n: int) -> None:\n"
+            "from sqlalchemy.ext.asyncio import AsyncSession\n"
+            "async def restock(session: AsyncSession, sku: str, n: int) -> None:\n"
             "    item = (await session.scalars(select(Item).where(Item.sku == sku))).one()\n"
             "    item.stock += n\n"
             "    await session.commit()\n",
@@ -538,3 +666,20 @@ def test_db_error_swallowed_through_an_aliased_error_class():
 )
 def test_read_modify_write_applies(code, expected):
     assert applies(code, "FDB803") is expected
+    if not expected:
+        assert lint(code, "FDB803") == []
+
+
+def test_read_modify_write_through_another_name_and_a_project_dependency():
+    code = """\
+        from fastapi import Depends
+        from app.db import SessionDep
+        async def like(session: SessionDep, post_id: int) -> None:
+            post = await session.get(Post, post_id)
+            target = post
+            target.likes += 1
+            await session.commit()
+        """
+    assert not applies(code, "FDB803")
+    assert applies_in(code, "FDB803", {"app/db.py": DB})
+    assert [f.start.row for f in lint(code, "FDB803", files={"app/db.py": DB})] == [6]
