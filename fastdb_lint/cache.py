@@ -1,12 +1,16 @@
 """On-disk cache of index facts and lint results, keyed by content hash.
 
-Two kinds of entries, each one small file written atomically (temp file + rename), so
+Four kinds of entries, each one small file written atomically (temp file + rename), so
 concurrent runs can share a cache directory and a reader never sees half an entry:
 
 * facts: ``hash(content hash, project-relative path, tool version)`` -> the file's pickled
   :class:`~fastdb_lint.analysis.index.FileFacts` plus a digest of them;
+* shapes: the same key -> the file's pickled shape, kept apart from its facts because
+  only the files a run lints need it;
 * results: ``hash(content hash, path, tool version, rule settings, project fingerprint)`` ->
-  the file's findings as plain data.
+  the file's findings as plain data;
+* terms: ``hash(project fingerprint, tool version)`` -> the project symbols rule
+  preconditions read (:class:`~fastdb_lint.rules.base.ProjectTerms`).
 
 The project fingerprint is a hash of every file's facts digest, so editing the body of
 one function re-lints that file only, while a change to what other files can see (a new
@@ -135,12 +139,23 @@ class Cache:
             return None
 
     def put_facts(self, key: str, facts: Any) -> str:
+        """Store a file's facts; their ``shape`` goes to an entry of its own, read only
+        for the files a run lints (see :meth:`get_shape`)."""
         import pickle
 
+        shape = getattr(facts, "shape", None)
+        if shape is not None:
+            facts = dataclasses.replace(facts, shape=None)
+            self._write("shape", key, pickle.dumps(shape, protocol=pickle.HIGHEST_PROTOCOL))
         blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
         digest = facts_digest(facts)
         self._write("facts", key, digest.encode("ascii") + b"\n" + blob)
         return digest
+
+    def get_shape(self, key: str) -> Any | None:
+        """The shape stored with the facts under ``key`` (None when absent or unreadable)."""
+        data = self._read("shape", key)
+        return None if data is None else self.load_facts(data)
 
     # -- results ----------------------------------------------------------------
 
@@ -161,17 +176,33 @@ class Cache:
     def put_result(self, key: str, findings: list[dict[str, Any]]) -> None:
         self._write("result", key, json.dumps(findings, separators=(",", ":")).encode("utf-8"))
 
+    # -- project terms ----------------------------------------------------------
 
-# Fields that say where something is, not what other files can see of it: a comment
-# added above a model must not make every other file's cached result stale.
-_POSITIONAL_FIELDS = frozenset({"path", "line"})
+    @staticmethod
+    def terms_key(project_fp: str) -> str:
+        return _key("terms", project_fp)
+
+    def get_terms(self, key: str) -> Any | None:
+        data = self._read("terms", key)
+        return None if data is None else self.load_facts(data)
+
+    def put_terms(self, key: str, terms: Any) -> None:
+        import pickle
+
+        self._write("terms", key, pickle.dumps(terms, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+# Fields that say where something is, or what only the file itself needs (its shape),
+# not what other files can see of it: a comment added above a model, or a call added in
+# a function, must not make every other file's cached result stale.
+_PRIVATE_FIELDS = frozenset({"path", "line", "shape"})
 
 
 def _canonical(value: Any, out: list[str]) -> None:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out.append(type(value).__name__ + "(")
         for f in dataclasses.fields(value):
-            if f.name not in _POSITIONAL_FIELDS:
+            if f.name not in _PRIVATE_FIELDS:
                 out.append(f.name + "=")
                 _canonical(getattr(value, f.name), out)
         out.append(")")

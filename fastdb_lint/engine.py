@@ -87,23 +87,27 @@ class FixResult:
 class Engine:
     """Lints sources against one set of settings and one project index."""
 
-    def __init__(self, settings: Settings, project: ProjectIndex | None = None) -> None:
+    def __init__(
+        self, settings: Settings, project: ProjectIndex | None = None, terms: ProjectTerms | None = None
+    ) -> None:
+        """``terms``: the project's terms when already known (the CLI keeps them in its
+        cache, keyed by the project's fingerprint)."""
         self.settings = settings
         catalog = all_rules()
         self.rules: list[type[Rule]] = [
             catalog[c] for c in sorted(settings.enabled) if c != PARSE_ERROR and c in catalog
         ]
-        self.set_project(project or ProjectIndex([]))
+        self.set_project(project or ProjectIndex([]), terms)
         self._per_file_ignores = [
             (pattern, frozenset(codes)) for pattern, codes in settings.per_file_ignores
         ]
 
     # -- project --------------------------------------------------------------
 
-    def set_project(self, project: ProjectIndex) -> None:
+    def set_project(self, project: ProjectIndex, terms: ProjectTerms | None = None) -> None:
         self.project = project
         self.sessions = SessionTypes(project)
-        self.terms = project_terms(project, self.sessions)
+        self.terms = terms if terms is not None else project_terms(project, self.sessions)
         extra = self.terms.session_names | self.terms.model_names
         # Per rule: its own words (None: every file) and whether the project's symbols
         # count too. The project's symbols are searched once per file, not once per rule.
@@ -181,8 +185,9 @@ class Engine:
             return result
         compiled = facts is not None and facts.parse_ok
         shape = facts.shape if facts is not None else None
-        if facts is None:
-            # Not indexed: the shape comes from a stdlib parse, far cheaper than LibCST's.
+        if shape is None and (facts is None or facts.parse_ok):
+            # Not indexed (or the shape was not kept): it comes from a stdlib parse, far
+            # cheaper than LibCST's.
             tree = parse_or_none(source.text)
             if tree is not None:
                 shape, compiled = file_shape(tree), True
@@ -565,6 +570,8 @@ def project_terms(project: ProjectIndex, sessions: SessionTypes) -> ProjectTerms
     model_names: set[str] = set()
     model_bases: set[str] = set()
     models = ModelIndex.of(project)
+    # Any part of a module name: ``src/app/db.py`` is imported as ``app.db``.
+    packages = {part for module in project.files for part in module.split(".")}
     for facts in project.files.values():
         prefix = f"{facts.module}." if facts.module else ""
         for name in facts.values:
@@ -584,9 +591,10 @@ def project_terms(project: ProjectIndex, sessions: SessionTypes) -> ProjectTerms
                 model_names.add(name)
             if models.info(prefix + name).role in _HIERARCHY_ROLES:
                 model_bases.add(name)
-        # Names bound by imports too: a module may re-export a base under another name.
+        # Names bound by imports of project modules too: a module may re-export a base
+        # under another name.
         for name, qualname in facts.imports.bindings.items():
-            if name in model_bases or qualname.startswith(("sqlalchemy.", "sqlmodel.")):
+            if name in model_bases or qualname.split(".", 1)[0] not in packages:
                 continue
             if models.info(qualname).role in _HIERARCHY_ROLES:
                 model_bases.add(name)

@@ -321,15 +321,24 @@ def _run_project(
     from fastdb_lint.analysis.index import ProjectIndex
     from fastdb_lint.engine import Engine, FixResult, LintResult
     from fastdb_lint.parallel import parallel_map
+    from fastdb_lint.rules.base import ProjectTerms
 
+    linted = {id(item) for item in pending}
     for item, blob in facts_blobs:
         facts = Cache.load_facts(blob)
         if facts is None:
             assert item.source is not None
             facts = _collect(item)
+        elif cache is not None and id(item) in linted:
+            facts.shape = cache.get_shape(Cache.facts_key(item.digest, item.module_rel))
         facts.path = item.display
         collected.append(facts)
-    engine = Engine(settings, ProjectIndex(collected))
+    project = ProjectIndex(collected)
+    terms_key = Cache.terms_key(project_fp)
+    terms = cache.get_terms(terms_key) if cache is not None else None
+    engine = Engine(settings, project, terms if isinstance(terms, ProjectTerms) else None)
+    if cache is not None and engine.terms != terms:
+        cache.put_terms(terms_key, engine.terms)
     _WORK = (engine, options)
     try:
         outcomes = parallel_map(_work, pending, options.jobs, options.reporter("linting", len(pending)))

@@ -49,11 +49,36 @@ def test_warm_run_hits_and_edits_relint_only_what_they_affect(app, tmp_path, mon
     shifted, linted = lint(app, cache_dir, monkeypatch)
     assert len(linted) == 1
     assert len(shifted) == len(cold)
+    # New calls change the file's shape, which only that file's lint reads.
+    models.write_text(models.read_text(encoding="utf-8") + "\nconfigure_mappers()\n", encoding="utf-8")
+    _, linted = lint(app, cache_dir, monkeypatch)
+    assert len(linted) == 1
     # A new session alias is a project fact: every file is linted again.
     db = app / "app" / "db.py"
     db.write_text(db.read_text(encoding="utf-8") + "OtherDep = Annotated[AsyncSession, Depends(get_session)]\n", encoding="utf-8")
     _, linted = lint(app, cache_dir, monkeypatch)
     assert len(linted) > 5
+
+
+def test_a_linted_file_reads_its_shape_from_the_cache(app, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    cold, _ = lint(app, cache_dir, monkeypatch)
+    shapes = []
+    original = Cache.get_shape
+
+    def record(self, key):
+        shape = original(self, key)
+        shapes.append(shape)
+        return shape
+
+    monkeypatch.setattr(Cache, "get_shape", record)
+    # Results are gone, facts and shapes are not: the files are linted again with the
+    # shapes the index pass stored, and report the same.
+    shutil.rmtree(cache_dir / "result")
+    again, linted = lint(app, cache_dir, monkeypatch)
+    assert again == cold and linted
+    # Every linted file but alembic.ini, which has no Python shape.
+    assert len([shape for shape in shapes if shape is not None]) == len(shapes) - 1 >= 3
 
 
 def test_corrupt_entries_are_ignored(app, tmp_path, monkeypatch):
