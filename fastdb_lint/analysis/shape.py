@@ -581,6 +581,15 @@ def file_shape(tree: ast.Module) -> FileShape:
     base_names: list[str] = []
     called_names: list[tuple[str, int]] = []
 
+    def record_call(name: str, flags: int) -> None:
+        calls.add(name)
+        if flags & _IN_LOOP:
+            loop_calls.add(name)
+        if flags & _IN_TRY:
+            try_calls.add(name)
+        if not flags & _IN_FUNCTION:
+            module_calls.add(name)
+
     stack: list[tuple[Any, int]] = [(tree, 0)]
     pop, push = stack.pop, stack.append
     while stack:
@@ -608,13 +617,7 @@ def file_shape(tree: ast.Module) -> FileShape:
                     called_results.add(called_name)
             name = _last_name(callee)
             if name is not None:
-                calls.add(name)
-                if flags & _IN_LOOP:
-                    loop_calls.add(name)
-                if flags & _IN_TRY:
-                    try_calls.add(name)
-                if not flags & _IN_FUNCTION:
-                    module_calls.add(name)
+                record_call(name, flags)
                 if id(node) in awaited_ids:
                     awaited_calls.add(name)
                 elif flags & _IN_ASYNC_DEF and not flags & _IN_LAMBDA and id(node) not in decorator_ids:
@@ -826,13 +829,7 @@ def file_shape(tree: ast.Module) -> FileShape:
     for name, flags in called_names:
         original = aliases.get(name)
         if original is not None:
-            calls.add(original)
-            if flags & _IN_LOOP:
-                loop_calls.add(original)
-            if flags & _IN_TRY:
-                try_calls.add(original)
-            if not flags & _IN_FUNCTION:
-                module_calls.add(original)
+            record_call(original, flags)
     handler_types.update([aliases[name] for name in handler_types if name in aliases])
     bases.update(aliases[name] for name in base_names if name in aliases)
     calls_with_args.update([aliases[name] for name in calls_with_args if name in aliases])
