@@ -9,6 +9,7 @@ editor case).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any, Callable, Sequence, TypeVar
@@ -39,9 +40,12 @@ def parallel_map(
     items: Sequence[Any],
     jobs: int,
     progress: Callable[[int], None] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> list[T]:
     """``[func(item) for item in items]``, in order, on up to ``jobs`` processes;
-    ``progress`` is told how many items are done as results come in."""
+    ``progress`` is told how many items are done as results come in. ``prepare`` runs
+    once here before the workers are forked, when there are workers: what it imports or
+    builds, they inherit instead of each doing it again."""
     global _TASK
     if jobs <= 1 or len(items) < MIN_PARALLEL_ITEMS or sys.platform == "darwin":  # fork is unsafe on macOS
         return _in_process(func, items, progress)
@@ -54,7 +58,12 @@ def parallel_map(
     # Several chunks per worker balance uneven files; not so many that overhead shows.
     size = max(1, len(items) // (workers * 6))
     chunks = [(start, min(start + size, len(items))) for start in range(0, len(items), size)]
+    if prepare is not None:
+        prepare()
     _TASK = (func, items)
+    # Objects that exist now are the workers' inheritance: frozen, no collection in a
+    # worker walks them (or copies their pages by touching them).
+    gc.freeze()
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -66,6 +75,7 @@ def parallel_map(
             return results
     finally:
         _TASK = None
+        gc.unfreeze()
 
 
 def _in_process(func: Callable[[Any], T], items: Sequence[Any], progress: Callable[[int], None] | None) -> list[T]:

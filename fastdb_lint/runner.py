@@ -257,6 +257,15 @@ def _collect(item: _Input) -> FileFacts:
     return collect_facts(item.display, item.module_rel, item.source.text)
 
 
+def _prepare_index() -> None:
+    import fastdb_lint.analysis.index  # noqa: F401
+
+
+def _prepare_lint() -> None:
+    # Database URLs are read with SQLAlchemy's ``make_url``, imported on first use.
+    import sqlalchemy.engine  # noqa: F401
+
+
 _WORK: tuple[Engine, RunOptions] | None = None
 
 
@@ -296,7 +305,8 @@ def _run_project(
         from fastdb_lint.parallel import parallel_map
 
         reporter = options.reporter("indexing", len(to_collect))
-        for item, facts in zip(to_collect, parallel_map(_collect, to_collect, options.jobs, reporter)):
+        collected_facts = parallel_map(_collect, to_collect, options.jobs, reporter, prepare=_prepare_index)
+        for item, facts in zip(to_collect, collected_facts):
             assert item.source is not None
             key = Cache.facts_key(item.digest, item.module_rel)
             digests.append((item.module_rel, cache.put_facts(key, facts) if cache else ""))
@@ -341,7 +351,9 @@ def _run_project(
         cache.put_terms(terms_key, engine.terms)
     _WORK = (engine, options)
     try:
-        outcomes = parallel_map(_work, pending, options.jobs, options.reporter("linting", len(pending)))
+        outcomes = parallel_map(
+            _work, pending, options.jobs, options.reporter("linting", len(pending)), prepare=_prepare_lint
+        )
     finally:
         _WORK = None
     for item, outcome in zip(pending, outcomes):
