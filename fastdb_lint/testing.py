@@ -8,8 +8,11 @@ from fastdb_lint.config import Settings
 from fastdb_lint.diagnostics import Finding, FixAvailability
 from fastdb_lint.engine import Engine, build_index
 from fastdb_lint.registry import resolve_selection
-from fastdb_lint.rules.base import Invalid, Rule, Valid
+from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 from fastdb_lint.source import SourceText
+
+# A project that tells rule preconditions nothing: no session symbols, models or asyncio.
+NO_PROJECT_TERMS = ProjectTerms(frozenset(), frozenset(), False)
 
 
 def engine_for(rule: type[Rule], files: dict[str, str]) -> Engine:

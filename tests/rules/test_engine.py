@@ -17,6 +17,7 @@ from fastdb_lint.engine import Engine, build_index, lint_sources
 from fastdb_lint.registry import all_rules, resolve_selection
 from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.source import SourceText
+from fastdb_lint.testing import NO_PROJECT_TERMS
 
 
 def lint(code: str, select: str, path: str = "app/db.py", **files: str):
@@ -409,7 +410,7 @@ def test_fdb601_function_local_constant():
 
 # -- shape preconditions -------------------------------------------------------------
 
-NO_TERMS = ProjectTerms(frozenset(), frozenset(), False)
+NO_TERMS = NO_PROJECT_TERMS
 
 
 def applies(code: str, select: str, terms: ProjectTerms = NO_TERMS) -> bool:

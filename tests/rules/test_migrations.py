@@ -12,7 +12,7 @@ from fastdb_lint.analysis.alembic import classify
 from fastdb_lint.analysis.shape import file_shape
 from fastdb_lint.engine import lint_sources
 from fastdb_lint.registry import all_rules
-from fastdb_lint.rules.base import ProjectTerms
+from fastdb_lint.testing import NO_PROJECT_TERMS
 
 HEAD = """\
 from alembic import op
@@ -200,7 +200,7 @@ def test_fdb702_project_package_shadowing_third_party_name_is_app_code():
 
 # -- shape preconditions (`applies`) ---------------------------------------------------
 
-NO_TERMS = ProjectTerms(frozenset(), frozenset(), False)
+NO_TERMS = NO_PROJECT_TERMS
 
 
 def applies(code: str) -> dict[str, bool]:

@@ -18,7 +18,7 @@ from fastdb_lint.registry import all_rules, get_rule, resolve_selection
 from fastdb_lint.rules.base import ProjectTerms
 from fastdb_lint.rules.models import plural_word
 from fastdb_lint.source import SourceText
-from fastdb_lint.testing import engine_for
+from fastdb_lint.testing import NO_PROJECT_TERMS, engine_for
 
 BASE = "from sqlalchemy.orm import DeclarativeBase\n\n\nclass Base(DeclarativeBase):\n    pass\n"
 
@@ -600,7 +600,7 @@ def test_fdb509_reports_each_backref_keyword():
 
 # -- shape preconditions (`applies`) ---------------------------------------------------
 
-NO_TERMS = ProjectTerms(frozenset(), frozenset(), False)
+NO_TERMS = NO_PROJECT_TERMS
 SCHEMAS = """\
     from datetime import datetime
     from pydantic import BaseModel

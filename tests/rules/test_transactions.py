@@ -13,7 +13,7 @@ from fastdb_lint.config import Settings
 from fastdb_lint.engine import Engine, build_index, lint_sources
 from fastdb_lint.registry import all_rules, resolve_selection
 from fastdb_lint.rules.base import ProjectTerms
-from fastdb_lint.testing import fix_sources
+from fastdb_lint.testing import NO_PROJECT_TERMS, fix_sources
 
 PATH = "app/example.py"
 DB = """\
@@ -380,7 +380,7 @@ def test_read_modify_write_loop_over_loaded_rows():
 
 # -- shape preconditions -------------------------------------------------------------
 
-NO_TERMS = ProjectTerms(frozenset(), frozenset(), False)
+NO_TERMS = NO_PROJECT_TERMS
 
 
 def applies(code: str, select: str, project: ProjectTerms = NO_TERMS) -> bool:
