@@ -26,7 +26,7 @@ from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
-from fastdb_lint.rules.queries import SYNC_SESSION_SOURCES, may_see_db_object
+from fastdb_lint.analysis.preconditions import SYNC_SESSION_SOURCES, may_see_db_object
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape

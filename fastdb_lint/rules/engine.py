@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from fastdb_lint.analysis.preconditions import last_names
 from fastdb_lint.analysis.alembic import alembic_file
 from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.sqlalchemy_api import ASYNC_MODULES
@@ -42,17 +43,11 @@ SYNC_ENGINE_FACTORIES = frozenset({"sqlalchemy.create_engine", "sqlmodel.create_
 _ECHO_KEYWORDS = frozenset({"echo", "echo_pool"})
 
 
-def _last_names(*qualnames: str) -> frozenset[str]:
-    """The names calls to ``qualnames`` are written with, as a shape records them (an
-    import alias under its original name too)."""
-    return frozenset(q.rpartition(".")[2] for q in qualnames)
-
-
-_ENGINE_FACTORY_NAMES = _last_names(*ENGINE_FACTORIES)
-_SYNC_ENGINE_FACTORY_NAMES = _last_names(*SYNC_ENGINE_FACTORIES)
-_ASYNC_ENGINE_FACTORY_NAMES = _last_names(ASYNC_ENGINE_FACTORY)
-_ASYNC_ENGINE_CLASS_NAMES = _last_names(ASYNC_ENGINE_CLASS)
-_NULL_POOL_NAMES = _last_names(NULL_POOL)
+_ENGINE_FACTORY_NAMES = last_names(ENGINE_FACTORIES)
+_SYNC_ENGINE_FACTORY_NAMES = last_names(SYNC_ENGINE_FACTORIES)
+_ASYNC_ENGINE_FACTORY_NAMES = last_names((ASYNC_ENGINE_FACTORY,))
+_ASYNC_ENGINE_CLASS_NAMES = last_names((ASYNC_ENGINE_CLASS,))
+_NULL_POOL_NAMES = last_names((NULL_POOL,))
 
 
 def _is_true(node: cst.BaseExpression) -> bool:
@@ -1100,7 +1095,7 @@ class DeprecatedFutureFlag(Rule):
         "sqlalchemy.ext.asyncio.AsyncSession",
         "sqlmodel.ext.asyncio.AsyncSession",
     }
-    _TARGET_NAMES = _last_names(*_TARGETS)
+    _TARGET_NAMES = last_names(_TARGETS)
 
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from fastdb_lint.analysis.preconditions import last_names
 from fastdb_lint.analysis.alembic import is_env_file, is_migration_file
 from fastdb_lint.analysis.models import (
     AS_DECLARATIVE,
@@ -46,20 +47,16 @@ _CONSTRAINTS = frozenset(
 _RELATIONSHIP = frozenset({"sqlalchemy.orm.relationship", "sqlalchemy.orm.relation"})
 
 
-def _last_names(qualnames: frozenset[str]) -> frozenset[str]:
-    return frozenset(q.rsplit(".", 1)[-1] for q in qualnames)
-
-
 # Names a file's shape must hold for the rules to find something (see `applies`).
-_METADATA_CALLS = _last_names(_METADATA)
-_DECLARATIVE_CALLS = _last_names(BASE_FACTORIES | AS_DECLARATIVE | {REGISTRY})
-_DECLARATIVE_ROOT_NAMES = _last_names(DECLARATIVE_ROOTS)
-_SQLMODEL_NAMES = _last_names(frozenset({SQLMODEL}))
-_BASE_FACTORY_CALLS = _last_names(BASE_FACTORIES)
-_COLUMN_CALLS = _last_names(_COLUMN)
-_COLUMNS_CALLS = _last_names(_COLUMNS)
+_METADATA_CALLS = last_names(_METADATA)
+_DECLARATIVE_CALLS = last_names(BASE_FACTORIES | AS_DECLARATIVE | {REGISTRY})
+_DECLARATIVE_ROOT_NAMES = last_names(DECLARATIVE_ROOTS)
+_SQLMODEL_NAMES = last_names(frozenset({SQLMODEL}))
+_BASE_FACTORY_CALLS = last_names(BASE_FACTORIES)
+_COLUMN_CALLS = last_names(_COLUMN)
+_COLUMNS_CALLS = last_names(_COLUMNS)
 _FIELD_CALL = _SQLMODEL_FIELD.rsplit(".", 1)[-1]
-_RELATIONSHIP_CALLS = _last_names(_RELATIONSHIP)
+_RELATIONSHIP_CALLS = last_names(_RELATIONSHIP)
 _TEMPORAL_NAMES = frozenset({"datetime", "date"})
 # `@<registry>.mapped` maps a class that has no base (see ModelIndex.classify).
 _MAPPING_DECORATORS = frozenset({"mapped", "mapped_as_dataclass"})
@@ -1605,7 +1602,7 @@ class ForeignKeyWithoutIndex(_ModelRule):
 # -- FDB506 ------------------------------------------------------------------------
 
 _NAIVE_NOW = frozenset({"datetime.datetime.utcnow", "datetime.datetime.now", "datetime.datetime.today"})
-_NAIVE_NOW_NAMES = _last_names(_NAIVE_NOW)
+_NAIVE_NOW_NAMES = last_names(_NAIVE_NOW)
 
 
 def _naive_values(keywords: tuple[str, ...]) -> frozenset[str]:

@@ -7,6 +7,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import libcst as cst
 
+from fastdb_lint.analysis.preconditions import (
+    SESSION_SOURCES,
+    SYNC_SESSION_SOURCES,
+    last_names,
+    receiver_may_be,
+)
 from fastdb_lint.analysis.chains import (
     DELETE_FUNCTIONS,
     EXECUTE_METHODS,
@@ -30,8 +36,6 @@ from fastdb_lint.analysis.chains import (
 from fastdb_lint.analysis.fastapi import ROUTE_METHODS
 from fastdb_lint.analysis.index import CallValue
 from fastdb_lint.analysis.sqlalchemy_api import (
-    CLASS_KINDS,
-    CONSTRUCTOR_KINDS,
     SELECT_FUNCTIONS,
     SESSION_QUERY_METHODS,
     DbKind,
@@ -80,14 +84,10 @@ _STRING_WRAPPERS = frozenset({"textwrap.dedent", "inspect.cleandoc"})
 _RESULT_STEPS = frozenset({"scalars", "unique", "mappings", "tuples", "columns", "yield_per"})
 
 
-def _last_names(qualnames: frozenset[str]) -> frozenset[str]:
-    return frozenset(q.rsplit(".", 1)[-1] for q in qualnames)
-
-
 # Names a file's shape must call for the rules to find something (see `applies`).
-_SELECT_CALLS = _last_names(SELECT_FUNCTIONS)
+_SELECT_CALLS = last_names(SELECT_FUNCTIONS)
 # `update(M)`/`delete(M)`, `Query.update()/.delete()`, `table.update()/.delete()`.
-_WRITE_CALLS = _last_names(UPDATE_FUNCTIONS | DELETE_FUNCTIONS)
+_WRITE_CALLS = last_names(UPDATE_FUNCTIONS | DELETE_FUNCTIONS)
 # The calls through which `_session_call` reaches a session's rows.
 _SESSION_ROW_CALLS = EXECUTE_METHODS | {QUERY}
 _QUERY_METHOD = frozenset({QUERY})
@@ -96,46 +96,6 @@ _EXECUTE_METHOD = frozenset({"execute"})
 _UNIQUE = frozenset({"unique"})
 _LISTING_CALLS = frozenset({"all", "fetchall", "list"})
 _UNBOUNDED_READS = frozenset({"scalars", "exec"})
-
-
-def _sources(kinds: frozenset[DbKind]) -> frozenset[str]:
-    """Last names of the SQLAlchemy classes and constructors whose objects are of ``kinds``."""
-    return _last_names(frozenset(q for q, k in {**CLASS_KINDS, **CONSTRUCTOR_KINDS}.items() if k in kinds))
-
-
-# The SQLAlchemy names through which the session analysis can make an expression a sync
-# session, any session, or a session or connection: the classes (annotations, calls)
-# and their factories (a factory or registry makes sessions, an engine connections).
-SYNC_SESSION_SOURCES = _sources(_SYNC_SESSIONS | {DbKind.SYNC_FACTORY})
-SESSION_SOURCES = _sources(QUERY_SESSIONS | {DbKind.SYNC_FACTORY, DbKind.ASYNC_FACTORY})
-EXECUTOR_SOURCES = _sources(frozenset(DbKind))
-
-
-def may_see_db_object(shape: FileShape, project: ProjectTerms, sources: frozenset[str]) -> bool:
-    """Whether the session analysis can give an expression of a file of this shape a kind
-    made by ``sources``. Every kind starts from a name the file mentions, in code or in a
-    string annotation (an annotation, a call, a ``Depends()`` dependency, a ``with``
-    context, what a class assigns to ``self``): one of ``sources``, or a project symbol
-    the analysis gives a kind (a value, type alias, dependency or session provider)."""
-    return any(
-        not names.isdisjoint(sources) or not names.isdisjoint(project.session_names)
-        for names in (shape.names, shape.string_annotation_names)
-    )
-
-
-def _typed_names(shape: FileShape, project: ProjectTerms, sources: frozenset[str]) -> set[str]:
-    """The names (``"self.x"`` for attributes of ``self``) the session analysis may give a
-    kind made by ``sources`` in a file of this shape: ``sources``, the project's symbols
-    that have a kind, and the names bound to what one of these names can type."""
-    typed = set(sources) | project.session_names
-    pending = [(name, names) for name, names in shape.kind_sources if name not in typed]
-    while pending:
-        found = [name for name, names in pending if not names.isdisjoint(typed)]
-        if not found:
-            break
-        typed.update(found)
-        pending = [(name, names) for name, names in pending if name not in typed]
-    return typed
 
 
 def _chains_may_call(
@@ -175,23 +135,6 @@ def _row_terminal_on_execute(shape: FileShape) -> bool:
         method in _ROW_TERMINALS and calls <= _UNIQUE and root in results
         for method, calls, root in shape.receiver_chains
     )
-
-
-def receiver_may_be(
-    shape: FileShape, project: ProjectTerms, sources: frozenset[str], methods: frozenset[str], *, loop: bool = False
-) -> bool:
-    """Whether a file of this shape calls one of ``methods`` (inside a loop, with
-    ``loop``) on something the session analysis may give a kind made by ``sources``.
-    The analysis types a receiver through a name (a parameter, a local or module value,
-    an import), the last name of an attribute or ``self.x``, or a callee (``begin()`` and
-    ``connect()`` through their receiver too), each typed by an annotation, a
-    ``Depends()`` default, a value, a ``with`` context or a project symbol."""
-    receivers = shape.loop_method_receivers if loop else shape.method_receivers
-    candidates = [names for method, names in receivers if method in methods and names]
-    if not candidates:
-        return False
-    typed = _typed_names(shape, project, sources)
-    return any(not names.isdisjoint(typed) for names in candidates)
 
 
 # -- shared helpers ----------------------------------------------------------------

@@ -30,7 +30,7 @@ from fastdb_lint.context import FileContext
 from fastdb_lint.diagnostics import FixAvailability, Severity
 from fastdb_lint.fixes import FixBuilder
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
-from fastdb_lint.rules.queries import EXECUTOR_SOURCES, receiver_may_be
+from fastdb_lint.analysis.preconditions import EXECUTOR_SOURCES, receiver_may_be
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape

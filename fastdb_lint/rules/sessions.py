@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -14,7 +13,7 @@ from fastdb_lint.analysis.sessions import product_of
 from fastdb_lint.analysis.sqlalchemy_api import CLASS_KINDS, SESSION_CLASSES, DbKind
 from fastdb_lint.analysis.syntax import string_value
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
-from fastdb_lint.rules.queries import SESSION_SOURCES, may_see_db_object
+from fastdb_lint.analysis.preconditions import last_names, SESSION_SOURCES, may_see_db_object
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape
@@ -45,19 +44,15 @@ _CONTAINERS = (
 )
 
 
-def _last_names(qualnames: Iterable[str]) -> frozenset[str]:
-    return frozenset(q.rsplit(".", 1)[-1] for q in qualnames)
-
-
 # Last names of the session classes, factory and registry types and of the callees above,
 # for the rules' shape preconditions.
-SESSION_CLASS_NAMES = _last_names(SESSION_CLASSES)
-FACTORY_TYPE_NAMES = _last_names(n for n, k in CLASS_KINDS.items() if k in _FACTORIES)
-REGISTRY_TYPE_NAMES = _last_names(n for n, k in CLASS_KINDS.items() if k in _REGISTRIES)
+SESSION_CLASS_NAMES = last_names(SESSION_CLASSES)
+FACTORY_TYPE_NAMES = last_names(n for n, k in CLASS_KINDS.items() if k in _FACTORIES)
+REGISTRY_TYPE_NAMES = last_names(n for n, k in CLASS_KINDS.items() if k in _REGISTRIES)
 _CREATOR_TYPE_NAMES = FACTORY_TYPE_NAMES | REGISTRY_TYPE_NAMES
-ENGINE_FACTORY_NAMES = _last_names(ENGINE_FACTORIES)
-SESSION_FACTORY_NAMES = _last_names(SESSION_FACTORIES)
-ASYNC_ENGINE_CONSTRUCTOR_NAMES = _last_names(ASYNC_ENGINE_CONSTRUCTORS)
+ENGINE_FACTORY_NAMES = last_names(ENGINE_FACTORIES)
+SESSION_FACTORY_NAMES = last_names(SESSION_FACTORIES)
+ASYNC_ENGINE_CONSTRUCTOR_NAMES = last_names(ASYNC_ENGINE_CONSTRUCTORS)
 
 
 # -- shared helpers ------------------------------------------------------------------
@@ -1486,7 +1481,7 @@ TASK_GROUPS = frozenset({"asyncio.TaskGroup", "anyio.create_task_group"})
 GATHER = "asyncio.gather"
 # Calls that can start concurrent work: gather, the task functions and the methods of
 # event loops and task groups.
-TASK_CALL_NAMES = _last_names({GATHER, *TASK_FUNCTIONS}) | {"create_task", "start_soon"}
+TASK_CALL_NAMES = last_names({GATHER, *TASK_FUNCTIONS}) | {"create_task", "start_soon"}
 _LOOPS = (cst.For, cst.While, cst.CompFor)
 
 

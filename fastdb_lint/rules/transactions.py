@@ -22,7 +22,7 @@ from fastdb_lint.context import FileContext
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
-from fastdb_lint.rules.queries import EXECUTOR_SOURCES, SESSION_SOURCES, may_see_db_object
+from fastdb_lint.analysis.preconditions import EXECUTOR_SOURCES, SESSION_SOURCES, may_see_db_object
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape
