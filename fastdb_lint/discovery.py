@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from fastdb_lint.config import Settings
 
@@ -41,47 +41,76 @@ class Discovered:
     errors: list[str] = field(default_factory=list)
 
 
-_NAMED_GROUP = re.compile(r"\(\?P<[^>]+>")
-
-
 class Patterns:
-    """A gitignore-style spec behind a one-regex pre-check: most paths match none of
-    the patterns, and one combined regex says so faster than trying each in turn."""
+    """Gitignore-style lines, compiled only where they can matter.
 
-    def __init__(self, spec: pathspec.PathSpec) -> None:
-        self.spec = spec
-        self._any = _any_including(spec)
+    Every line that ignores paths has a literal piece (the longest text between its
+    wildcards and slashes) that any path it matches contains; a path that contains none
+    of them is matched by no line, without a regex. Otherwise only the lines it could
+    match, with every negating line, are compiled (once per such set) and asked: the
+    lines left out match nothing, so gitignore's "last match wins" gives the same
+    answer. Most runs compile a handful of lines instead of every line of every file.
+    """
+
+    def __init__(self, lines: Sequence[str], kind: str = "gitignore") -> None:
+        # ``kind``: "gitignore" (pathspec's pattern semantics) or "gitignore-spec"
+        # (git's own precedence rules, as ``.gitignore`` files have them).
+        self.lines = tuple(line for line in lines if line.strip() and not line.startswith("#"))
+        self.kind = kind
+        self._including = tuple(
+            (index, _literal_piece(line)) for index, line in enumerate(self.lines) if not line.startswith("!")
+        )
+        self._negating = frozenset(index for index, line in enumerate(self.lines) if line.startswith("!"))
+        self._specs: dict[tuple[int, ...], pathspec.PathSpec] = {}
 
     def __add__(self, other: Patterns) -> Patterns:
-        return Patterns(self.spec + other.spec)
+        return Patterns(self.lines + other.lines, self.kind)
 
     def match_file(self, path: str) -> bool:
-        if self._any is not None and self._any.match(path) is None:
+        candidates = tuple(index for index, literal in self._including if literal in path)
+        if not candidates:
             return False
-        return bool(self.spec.match_file(path))
+        spec = self._specs.get(candidates)
+        if spec is None:
+            spec = self._specs[candidates] = self._compile(sorted(self._negating.union(candidates)))
+        return bool(spec.match_file(path))
+
+    def _compile(self, indices: list[int]) -> pathspec.PathSpec:
+        lines = [self.lines[index] for index in indices]
+        try:
+            return self._spec(lines)
+        except ValueError:
+            # As in git, a line that is not a valid pattern (a trailing backslash, a
+            # lone "!") matches nothing.
+            return self._spec([line for line in lines if self._valid(line)])
+
+    def _spec(self, lines: list[str]) -> pathspec.PathSpec:
+        import pathspec
+
+        if self.kind == "gitignore-spec":
+            return pathspec.GitIgnoreSpec.from_lines(lines)
+        return pathspec.PathSpec.from_lines("gitignore", lines)
+
+    def _valid(self, line: str) -> bool:
+        try:
+            self._spec([line])
+        except ValueError:
+            return False
+        return True
 
 
-def _any_including(spec: pathspec.PathSpec) -> re.Pattern[str] | None:
-    """A regex matching every path that some including pattern of ``spec`` matches
-    (None when the patterns cannot be combined: every path then takes the full check)."""
-    parts = []
-    for pattern in spec.patterns:
-        regex = getattr(pattern, "regex", None)
-        if getattr(pattern, "include", None) is not True or regex is None:
-            continue
-        if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
-            return None
-        parts.append("(?:" + _NAMED_GROUP.sub("(?:", regex.pattern) + ")")
-    try:
-        return re.compile("|".join(parts) if parts else "(?!)")
-    except re.error:
-        return None
+_WILDCARD_OR_SLASH = re.compile(r"[*?/]")
 
 
-def _spec(patterns: tuple[str, ...]) -> Patterns:
-    import pathspec
-
-    return Patterns(pathspec.PathSpec.from_lines("gitignore", patterns))
+def _literal_piece(line: str) -> str:
+    """Text that every path matched by the gitignore ``line`` contains ("" when the
+    line is too involved to say). Character classes and escapes end the plain part."""
+    plain = line
+    for special in ("[", "\\"):
+        cut = plain.find(special)
+        if cut >= 0:
+            plain = plain[:cut]
+    return max((piece.strip() for piece in _WILDCARD_OR_SLASH.split(plain)), key=len, default="")
 
 
 class Excluder:
@@ -93,8 +122,7 @@ class Excluder:
 
     @cached_property
     def spec(self) -> Patterns:
-        # Compiled on first use: a run on named files without ``force-exclude`` needs none.
-        return _spec(self._patterns)
+        return Patterns(self._patterns)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the configuration root (POSIX), as excludes see it; a
@@ -133,9 +161,7 @@ class GitIgnores:
                 lines = handle.read().splitlines()
         except OSError:
             return
-        import pathspec
-
-        spec = Patterns(pathspec.GitIgnoreSpec.from_lines(lines))
+        spec = Patterns(lines, "gitignore-spec")
         key = str(directory).rstrip(os.sep) or os.sep
         if key in self.specs:
             spec = self.specs[key] + spec
