@@ -338,6 +338,16 @@ _CLEANUP_METHODS = frozenset({"rollback", "close", "aclose"})
 _OWN_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ExceptHandler)
 # The values a binding counts with for ``aug_call_owners``.
 _BINDING_VALUES = (ast.Call, ast.Await, ast.Name)
+# Fields holding nothing a shape records: expression contexts and operators (read by
+# their parent where they matter).
+_LEAF_FIELDS = frozenset({"ctx", "op", "ops"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    """``cls``'s fields that may hold nodes worth walking, last first."""
+    fields = _CHILD_FIELDS[cls] = tuple(f for f in reversed(cls._fields) if f not in _LEAF_FIELDS)  # type: ignore[attr-defined]
+    return fields
 
 
 def _quiet_handler(handler: ast.ExceptHandler) -> bool:
@@ -595,6 +605,17 @@ def file_shape(tree: ast.Module) -> FileShape:
     while stack:
         node, flags = pop()
         cls = type(node)
+        # The commonest nodes first.
+        if cls is ast.Name:
+            names.add(node.id)
+            continue
+        if cls is ast.Constant:
+            value = node.value
+            if type(value) is str and "://" in value:
+                url_schemes.update(scheme.lower() for scheme in _URL_SCHEME.findall(value))
+                if "@" in value:
+                    _credential_schemes([value], credential_url_schemes)
+            continue
         if cls in _KIND_BINDERS:
             _kind_bindings(node, kind_sources)
         if (cls is ast.Assign or cls is ast.AnnAssign or cls is ast.NamedExpr) and node.value is not None:
@@ -603,9 +624,6 @@ def file_shape(tree: ast.Module) -> FileShape:
                 for target in node.targets if cls is ast.Assign else (node.target,):
                     if type(target) is ast.Name:
                         assigned_chains.add((target.id, value_calls, value_root))
-        if cls is ast.Name:
-            names.add(node.id)
-            continue
         if cls is ast.Attribute:
             names.add(node.attr)
             attribute_names.add(node.attr)
@@ -764,13 +782,6 @@ def file_shape(tree: ast.Module) -> FileShape:
                 handler_types.add("")
             else:
                 _handler_types(node.type, handler_types)
-        elif cls is ast.Constant:
-            value = node.value
-            if type(value) is str and "://" in value:
-                url_schemes.update(scheme.lower() for scheme in _URL_SCHEME.findall(value))
-                if "@" in value:
-                    _credential_schemes([value], credential_url_schemes)
-            continue
         elif cls is ast.Import:
             import_paths.update(alias.name for alias in node.names)
         elif cls is ast.ImportFrom:
@@ -817,7 +828,10 @@ def file_shape(tree: ast.Module) -> FileShape:
             _credential_schemes(_literal_pieces(node.values), credential_url_schemes)
         if cls in _ASYNC:
             has_async = True
-        for field in reversed(cls._fields):
+        fields = _CHILD_FIELDS.get(cls)
+        if fields is None:
+            fields = _child_fields(cls)
+        for field in fields:
             value = getattr(node, field)
             if type(value) is list:
                 for child in reversed(value):
