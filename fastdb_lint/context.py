@@ -18,13 +18,13 @@ import libcst as cst
 
 from fastdb_lint.analysis.alembic import AlembicFile, classify
 from fastdb_lint.analysis.fastapi import is_route_handler
-from fastdb_lint.analysis.imports import ImportTable, dotted_cst
+from fastdb_lint.analysis.imports import ImportTable
 from fastdb_lint.analysis.index import FileFacts, ProjectIndex
 from fastdb_lint.analysis.loading import InstanceOrigins
 from fastdb_lint.analysis.sessions import SessionTypes, product_of
 from fastdb_lint.analysis.sqlalchemy_api import DbKind
 from fastdb_lint.analysis.strings import LocalValues
-from fastdb_lint.analysis.typeexpr import type_from_cst
+from fastdb_lint.analysis.syntax import dotted_cst, type_from_cst
 from fastdb_lint.fixes import FixBuilder, PendingFix
 from fastdb_lint.source import SourceText
 from fastdb_lint.walk import TRIVIA_TYPES, Walker

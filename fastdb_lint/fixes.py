@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, TypeVar
 import libcst as cst
 from libcst.metadata import CodeRange
 
-from fastdb_lint.analysis.imports import canonical, dotted_cst
+from fastdb_lint.analysis.imports import canonical
+from fastdb_lint.analysis.syntax import dotted_cst
 from fastdb_lint.diagnostics import Applicability, Edit, Fix
 from fastdb_lint.source import SourceText
 from fastdb_lint.walk import NODE_TYPES, TRIVIA_TYPES, Walker

@@ -41,11 +41,13 @@ def parallel_map(
     jobs: int,
     progress: Callable[[int], None] | None = None,
     prepare: Callable[[], None] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[T]:
     """``[func(item) for item in items]``, in order, on up to ``jobs`` processes;
-    ``progress`` is told how many items are done as results come in. ``prepare`` runs
-    once here before the workers are forked, when there are workers: what it imports or
-    builds, they inherit instead of each doing it again."""
+    ``progress`` is told how many items are done as results come in. When there are
+    workers, ``prepare`` runs here once before they are forked (what it imports or
+    builds, they inherit instead of each doing it again), and ``meanwhile`` runs here
+    while they work, on time this process would spend waiting."""
     global _TASK
     if jobs <= 1 or len(items) < MIN_PARALLEL_ITEMS or sys.platform == "darwin":  # fork is unsafe on macOS
         return _in_process(func, items, progress)
@@ -68,7 +70,10 @@ def parallel_map(
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             results: list[T] = []
-            for chunk in pool.map(_run_chunk, chunks):
+            chunk_results = pool.map(_run_chunk, chunks)
+            if meanwhile is not None:
+                meanwhile()
+            for chunk in chunk_results:
                 results.extend(chunk)
                 if progress is not None:
                     progress(len(results))

@@ -261,9 +261,14 @@ def _prepare_index() -> None:
     import fastdb_lint.analysis.index  # noqa: F401
 
 
-def _prepare_lint() -> None:
-    # Database URLs are read with SQLAlchemy's ``make_url``, imported on first use.
-    import sqlalchemy.engine  # noqa: F401
+def _import_lint_pass() -> None:
+    """LibCST and the rules, which the lint pass's workers then inherit: imported while
+    the index pass's workers run, not after them."""
+    from fastdb_lint.registry import all_rules
+
+    import fastdb_lint.engine  # noqa: F401
+
+    all_rules()
 
 
 _WORK: tuple[Engine, RunOptions] | None = None
@@ -305,7 +310,9 @@ def _run_project(
         from fastdb_lint.parallel import parallel_map
 
         reporter = options.reporter("indexing", len(to_collect))
-        collected_facts = parallel_map(_collect, to_collect, options.jobs, reporter, prepare=_prepare_index)
+        collected_facts = parallel_map(
+            _collect, to_collect, options.jobs, reporter, prepare=_prepare_index, meanwhile=_import_lint_pass
+        )
         for item, facts in zip(to_collect, collected_facts):
             assert item.source is not None
             key = Cache.facts_key(item.digest, item.module_rel)
@@ -351,9 +358,7 @@ def _run_project(
         cache.put_terms(terms_key, engine.terms)
     _WORK = (engine, options)
     try:
-        outcomes = parallel_map(
-            _work, pending, options.jobs, options.reporter("linting", len(pending)), prepare=_prepare_lint
-        )
+        outcomes = parallel_map(_work, pending, options.jobs, options.reporter("linting", len(pending)))
     finally:
         _WORK = None
     for item, outcome in zip(pending, outcomes):

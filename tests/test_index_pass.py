@@ -137,3 +137,22 @@ def test_parse_in_a_forked_child():
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert parse_module("again = 3\n").code == "again = 3\n"
+
+
+def test_the_index_pass_runs_without_importing_libcst():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from fastdb_lint.analysis.index import collect_facts\n"
+        "facts = collect_facts('app/db.py', 'app/db.py', "
+        "'from sqlalchemy.ext.asyncio import AsyncSession\\n"
+        "async def get(session: AsyncSession, key: \"int | None\" = None):\\n"
+        "    return await session.get(User, key)\\n')\n"
+        "assert facts.parse_ok and facts.shape is not None and 'get' in facts.functions\n"
+        "print(sorted(m for m in sys.modules if m == 'libcst' or m.startswith('libcst.')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

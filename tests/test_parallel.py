@@ -41,3 +41,26 @@ def test_a_small_batch_runs_here_without_preparing() -> None:
     results = parallel_map(_square_and_where, [1, 2, 3], 2, prepare=_prepare)
     assert [(square, pid) for square, pid, _ in results] == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
     assert PREPARED == []
+
+
+@needs_fork
+def test_meanwhile_runs_here_once_the_workers_are_forked() -> None:
+    PREPARED.clear()
+    meanwhile: list[int] = []
+    items = list(range(MIN_PARALLEL_ITEMS * 3))
+
+    def record() -> None:
+        meanwhile.append(os.getpid())
+        PREPARED.append(os.getpid())
+
+    results = parallel_map(_square_and_where, items, 2, meanwhile=record)
+    assert [square for square, _, _ in results] == [n * n for n in items]
+    assert meanwhile == [os.getpid()]
+    # The workers were forked before it ran: none of them saw what it did.
+    assert {seen for _, _, seen in results} == {0}
+
+
+def test_a_small_batch_runs_nothing_meanwhile() -> None:
+    called: list[bool] = []
+    assert parallel_map(abs, [-1, 2], 2, meanwhile=lambda: called.append(True)) == [1, 2]
+    assert called == []

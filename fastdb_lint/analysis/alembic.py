@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from fastdb_lint.analysis.imports import dotted_cst
-from fastdb_lint.analysis.syntax import statement_blocks
+from fastdb_lint.analysis.syntax import dotted_cst, statement_blocks
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext

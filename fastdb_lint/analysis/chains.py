@@ -21,8 +21,7 @@ import libcst as cst
 from fastdb_lint.analysis.index import CallValue, NameValue
 from fastdb_lint.analysis.models import ClassRole, ModelIndex
 from fastdb_lint.analysis.sqlalchemy_api import SELECT_FUNCTIONS, DbKind
-from fastdb_lint.analysis.typeexpr import type_from_cst
-from fastdb_lint.analysis.syntax import target_names
+from fastdb_lint.analysis.syntax import target_names, type_from_cst
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.index import CallValue
-from fastdb_lint.analysis.syntax import string_value
+from fastdb_lint.analysis.syntax import dotted_cst, string_value
 
 if TYPE_CHECKING:
     from fastdb_lint.context import FileContext

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ast
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import libcst as cst
+if TYPE_CHECKING:
+    import libcst as cst
 
 # Longest prefix first: a qualified name under one of these prefixes is folded to
 # prefix-target + its last component (``sqlalchemy.orm.session.Session`` ->
@@ -158,6 +160,10 @@ class ImportTable:
             self.add_from(node.module, node.level, [(a.name, a.asname) for a in node.names])
 
     def add_cst(self, node: cst.Import | cst.ImportFrom) -> None:
+        import libcst as cst  # imported here: the index pass runs without LibCST
+
+        from fastdb_lint.analysis.syntax import dotted_cst
+
         if isinstance(node, cst.Import):
             for alias in node.names:
                 asname = alias.asname.name if alias.asname else None
@@ -178,16 +184,6 @@ class ImportTable:
         self.add_from(module, len(node.relative), names)
 
 
-def dotted_cst(node: cst.CSTNode | None) -> str | None:
-    """``a.b.c`` for a Name/Attribute chain, else None."""
-    parts: list[str] = []
-    while type(node) is cst.Attribute:
-        parts.append(node.attr.value)
-        node = node.value
-    if type(node) is cst.Name:
-        parts.append(node.value)
-        return ".".join(reversed(parts))
-    return None
 
 
 def dotted_ast(node: ast.AST | None) -> str | None:

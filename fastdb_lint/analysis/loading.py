@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import libcst as cst
 
-from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.index import FileFacts, Relationship
-from fastdb_lint.analysis.syntax import string_value, target_names
+from fastdb_lint.analysis.syntax import dotted_cst, string_value, target_names
 from fastdb_lint.analysis.sqlalchemy_api import (
     EAGER_LOADERS,
     LAZY_LOAD_STRATEGIES,

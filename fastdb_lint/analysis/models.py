@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from fastdb_lint.analysis.imports import dotted_cst
+from fastdb_lint.analysis.syntax import dotted_cst
 from fastdb_lint.analysis.index import CallValue, ClassFacts, FileFacts, LiteralValue, ProjectIndex
 
 if TYPE_CHECKING:

@@ -8,6 +8,8 @@ from functools import lru_cache
 
 import libcst as cst
 
+from fastdb_lint.analysis.imports import ImportTable
+from fastdb_lint.analysis.typeexpr import UNKNOWN_TYPE, TypeExpr, type_from_string
 from fastdb_lint.walk import Walker
 
 _WALKER = Walker()
@@ -104,3 +106,46 @@ def _plain_value(text: str) -> str | None:
     if not body.isascii() and _SURROGATE.search(body):
         return None
     return body
+
+
+def dotted_cst(node: cst.CSTNode | None) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    parts: list[str] = []
+    while type(node) is cst.Attribute:
+        parts.append(node.attr.value)
+        node = node.value
+    if type(node) is cst.Name:
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def type_from_cst(node: cst.CSTNode | None, imports: ImportTable) -> TypeExpr:
+    if node is None:
+        return UNKNOWN_TYPE
+    if isinstance(node, cst.Annotation):
+        return type_from_cst(node.annotation, imports)
+    if isinstance(node, cst.Name) and node.value == "None":
+        return ("None", ())
+    if isinstance(node, cst.SimpleString):
+        value = string_value(node)
+        return type_from_string(value if isinstance(value, str) else "", imports)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+        return ("|", (type_from_cst(node.left, imports), type_from_cst(node.right, imports)))
+    if isinstance(node, cst.Subscript):
+        head = type_from_cst(node.value, imports)[0]
+        args = []
+        for element in node.slice:
+            sl = element.slice
+            if isinstance(sl, cst.Index):
+                args.append(type_from_cst(sl.value, imports))
+        return (head, tuple(args))
+    if isinstance(node, cst.Call):
+        func = dotted_cst(node.func)
+        qual = imports.resolve(func) if func else None
+        args = tuple(type_from_cst(a.value, imports) for a in node.args[:1] if a.keyword is None)
+        return (f"call:{qual}" if qual else None, args)
+    dotted = dotted_cst(node)
+    if dotted is not None:
+        return (imports.resolve(dotted), ())
+    return UNKNOWN_TYPE

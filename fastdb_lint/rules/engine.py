@@ -9,9 +9,8 @@ import libcst as cst
 
 from fastdb_lint.analysis.preconditions import last_names
 from fastdb_lint.analysis.alembic import alembic_file
-from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.sqlalchemy_api import ASYNC_MODULES
-from fastdb_lint.analysis.syntax import string_value
+from fastdb_lint.analysis.syntax import dotted_cst, string_value
 from fastdb_lint.analysis.urls import (
     ASYNC_ENGINE_CLASS,
     ASYNC_ENGINE_FACTORY,

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from fastdb_lint.analysis.alembic import alembic_file, is_env_file, is_migration_file, module_function
-from fastdb_lint.analysis.imports import dotted_cst
-from fastdb_lint.analysis.syntax import string_value
+from fastdb_lint.analysis.syntax import dotted_cst, string_value
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ from fastdb_lint.analysis.models import (
     class_bases_cst,
     classify_cst,
 )
-from fastdb_lint.analysis.syntax import string_value
-from fastdb_lint.analysis.typeexpr import TypeExpr, type_from_cst
+from fastdb_lint.analysis.syntax import string_value, type_from_cst
+from fastdb_lint.analysis.typeexpr import TypeExpr
 from fastdb_lint.diagnostics import FixAvailability
 from fastdb_lint.fixes import FixBuilder, parse_expression
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid

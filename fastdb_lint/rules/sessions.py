@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, ClassVar
 import libcst as cst
 
 from fastdb_lint.analysis.fastapi import decorator_qualname, is_app_or_router, is_cached_function, is_lifespan
-from fastdb_lint.analysis.imports import dotted_cst
 from fastdb_lint.analysis.sessions import product_of
 from fastdb_lint.analysis.sqlalchemy_api import CLASS_KINDS, SESSION_CLASSES, DbKind
-from fastdb_lint.analysis.syntax import string_value
+from fastdb_lint.analysis.syntax import dotted_cst, string_value
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
 from fastdb_lint.analysis.preconditions import last_names, SESSION_SOURCES, may_see_db_object
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from fastdb_lint.analysis.imports import dotted_cst
+from fastdb_lint.analysis.syntax import dotted_cst
 from fastdb_lint.analysis.sqlalchemy_api import (
     DB_ERRORS,
     SELECT_CHAIN_METHODS,
