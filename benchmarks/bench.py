@@ -2,7 +2,9 @@
 
 Usage: python benchmarks/bench.py TREE [--runs 5] [--output results.md]
 
-Times, side by side on a copy of TREE (medians over --runs):
+Times, side by side on a copy of TREE (medians over --runs; each ratio pairs runs made
+one after the other: cold with parse, warm with ruff, edit-one with warm, one-file with
+the import):
   * parse      - ``libcst.parse_module`` of every .py file, one process (the floor of
                  any LibCST tool)
   * cold       - ``fastdb-lint check --no-cache`` (default rules, all cores)
@@ -27,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 PARSE_SCRIPT = """
 import sys, libcst
@@ -112,6 +115,30 @@ def median_time(cmd: list[str], cwd: Path, runs: int, before: object = None, war
     return statistics.median(samples)
 
 
+def paired(
+    base: Callable[[], float], other: Callable[[], float], runs: int
+) -> tuple[float, float, float]:
+    """Two cases timed in alternation (base, other, base, other, ...): their medians and
+    the median of ``other / base`` within each pair. A shared machine speeds up and
+    slows down during a benchmark; both runs of a pair see about the same machine, so
+    the paired ratio moves far less than a ratio of medians taken minutes apart."""
+    base_times, other_times = [], []
+    for _ in range(runs):
+        base_times.append(base())
+        other_times.append(other())
+    ratios = [o / b for b, o in zip(base_times, other_times)]
+    return statistics.median(base_times), statistics.median(other_times), statistics.median(ratios)
+
+
+def run_of(cmd: list[str], cwd: Path, before: Callable[[], None] | None = None) -> Callable[[], float]:
+    def run() -> float:
+        if before is not None:
+            before()
+        return timed(cmd, cwd)[0]
+
+    return run
+
+
 def count_lines(tree: Path) -> tuple[int, int]:
     files = sorted(tree.rglob("*.py"))
     lines = 0
@@ -153,17 +180,23 @@ def main() -> int:
         small.write_text(SMALL_FILE, encoding="utf-8")
         timed([*fastdb, "--no-cache", str(small)], Path(tmp))  # fills the bytecode cache
 
-        parse = median_time([python, "-c", PARSE_SCRIPT, str(work)], work, args.runs)
-        rows.append(("bare LibCST parse (1 process)", parse, "1.00x parse"))
-
+        parse_cmd = [python, "-c", PARSE_SCRIPT, str(work)]
         cold_cmd = [*fastdb, "--no-cache", "."]
-        cold = median_time(cold_cmd, work, args.runs)
+        parse, cold, cold_ratio = paired(run_of(parse_cmd, work), run_of(cold_cmd, work), args.runs)
         _, peak_kb = timed(cold_cmd, work, measure_memory=True)
-        rows.append(("fastdb-lint cold (no cache)", cold, f"{cold / parse:.2f}x parse"))
+        rows.append(("bare LibCST parse (1 process)", parse, "1.00x parse"))
+        rows.append(("fastdb-lint cold (no cache)", cold, f"{cold_ratio:.2f}x parse"))
 
         warm_cmd = [*fastdb, "--cache-dir", str(cache), "."]
-        warm = median_time(warm_cmd, work, args.runs, warmup=True)
-        rows.append(("fastdb-lint warm (all cached)", warm, f"{warm / parse:.2f}x parse"))
+        timed(warm_cmd, work)  # fills the cache
+        ruff = shutil.which("ruff")
+        if ruff:
+            ruff_cmd = [ruff, "check", "--no-cache", "--exit-zero", "--isolated", "."]
+            ruff_time, warm, warm_ratio = paired(run_of(ruff_cmd, work), run_of(warm_cmd, work), args.runs)
+            rows.append(("fastdb-lint warm (all cached)", warm, f"{warm_ratio:.2f}x ruff"))
+        else:
+            warm = median_time(warm_cmd, work, args.runs)
+            rows.append(("fastdb-lint warm (all cached)", warm, f"{warm / parse:.2f}x parse"))
 
         victim = next((p for p in sorted(work.rglob("*.py")) if p.stat().st_size > 200), None)
         counter = [0]
@@ -174,18 +207,18 @@ def main() -> int:
                 with victim.open("a", encoding="utf-8") as handle:
                     handle.write(f"\n# benchmark edit {counter[0]}\n")
 
-        edited = median_time(warm_cmd, work, args.runs, before=edit)
-        rows.append(("fastdb-lint after editing one file", edited, f"{edited / warm:.2f}x warm"))
+        _, edited, edit_ratio = paired(run_of(warm_cmd, work), run_of(warm_cmd, work, before=edit), args.runs)
+        rows.append(("fastdb-lint after editing one file", edited, f"{edit_ratio:.2f}x warm"))
 
-        imports = median_time([python, "-c", "import libcst, click"], Path(tmp), args.runs, warmup=True)
-        one = median_time([*fastdb, "--no-cache", str(small)], Path(tmp), args.runs)
+        import_cmd = [python, "-c", "import libcst, click"]
+        timed(import_cmd, Path(tmp))
+        imports, one, one_ratio = paired(
+            run_of(import_cmd, Path(tmp)), run_of([*fastdb, "--no-cache", str(small)], Path(tmp)), args.runs
+        )
         rows.append(('python -c "import libcst, click"', imports, "1.00x"))
-        rows.append(("fastdb-lint one small file", one, f"{one / imports:.2f}x import"))
-
-        ruff = shutil.which("ruff")
+        rows.append(("fastdb-lint one small file", one, f"{one_ratio:.2f}x import"))
         if ruff:
-            ruff_time = median_time([ruff, "check", "--no-cache", "--exit-zero", "--isolated", "."], work, args.runs)
-            rows.append(("ruff check --no-cache (default rules)", ruff_time, f"warm/ruff {warm / ruff_time:.2f}x"))
+            rows.append(("ruff check --no-cache (default rules)", ruff_time, "1.00x ruff"))
         fixit = shutil.which("fixit")
         if fixit and not args.no_fixit:
             fixit_time, _ = timed([fixit, "lint", "."], work)
@@ -200,7 +233,8 @@ def main() -> int:
 
     out = [
         f"Tree: `{args.tree}` ({files} .py files, {lines} lines); {os.cpu_count()} cores; "
-        f"Python {sys.version.split()[0]}; medians of {args.runs} runs.",
+        f"Python {sys.version.split()[0]}; medians of {args.runs} runs. Each ratio is the median of the ratios "
+        "within pairs of runs made one after the other (cold and the bare parse, warm and ruff, ...).",
         "",
         "| case | seconds | ratio |",
         "|---|---:|---:|",
