@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -58,18 +58,29 @@ class Patterns:
         self.lines = tuple(line for line in lines if line.strip() and not line.startswith("#"))
         self.kind = kind
         self._including = tuple(
-            (index, _literal_piece(line)) for index, line in enumerate(self.lines) if not line.startswith("!")
+            (index, _literal_piece(line), _component_glob(line))
+            for index, line in enumerate(self.lines)
+            if not line.startswith("!")
         )
         self._negating = frozenset(index for index, line in enumerate(self.lines) if line.startswith("!"))
+        self._names = [_plain_name(line) for line in self.lines]
         self._specs: dict[tuple[int, ...], pathspec.PathSpec] = {}
 
     def __add__(self, other: Patterns) -> Patterns:
         return Patterns(self.lines + other.lines, self.kind)
 
     def match_file(self, path: str) -> bool:
-        candidates = tuple(index for index, literal in self._including if literal in path)
+        candidates = tuple(index for index, literal, glob in self._including if literal in path and _may_match(glob, path))
         if not candidates:
             return False
+        if not self._negating:
+            # Without negations a path is ignored when any line matches it; a plain
+            # name ("node_modules", "__pycache__/") is matched here, without a regex.
+            names = self._names
+            if any(names[index] is not None and _name_matches(names[index], path) for index in candidates):
+                return True
+            if all(names[index] is not None for index in candidates):
+                return False
         spec = self._specs.get(candidates)
         if spec is None:
             spec = self._specs[candidates] = self._compile(sorted(self._negating.union(candidates)))
@@ -99,18 +110,82 @@ class Patterns:
         return True
 
 
-_WILDCARD_OR_SLASH = re.compile(r"[*?/]")
-
-
 def _literal_piece(line: str) -> str:
-    """Text that every path matched by the gitignore ``line`` contains ("" when the
-    line is too involved to say). Character classes and escapes end the plain part."""
-    plain = line
-    for special in ("[", "\\"):
-        cut = plain.find(special)
-        if cut >= 0:
-            plain = plain[:cut]
-    return max((piece.strip() for piece in _WILDCARD_OR_SLASH.split(plain)), key=len, default="")
+    """Text that every path matched by the gitignore ``line`` contains: its longest run
+    of plain characters (slashes inside a run included), "" when it has none. Wildcards,
+    character classes and escaped characters end a run."""
+    pieces: list[str] = []
+    run: list[str] = []
+    index, length = 0, len(line)
+    while index < length:
+        char = line[index]
+        if char in "*?\\[":
+            pieces.append("".join(run))
+            run = []
+            if char == "\\":
+                index += 2
+                continue
+            if char == "[":
+                # A class: an optional "!"/"^", a "]" that is a member, then up to "]".
+                end = index + 1
+                if end < length and line[end] in "!^":
+                    end += 1
+                if end < length and line[end] == "]":
+                    end += 1
+                close = line.find("]", end)
+                if close >= 0:
+                    index = close + 1
+                    continue
+        else:
+            run.append(char)
+        index += 1
+    pieces.append("".join(run))
+    return max((piece.strip().strip("/") for piece in pieces), key=len)
+
+
+def _component_glob(line: str) -> tuple[str, bool] | None:
+    """The ``fnmatch`` pattern a path component must match for the gitignore ``line``
+    to match the path, and whether that component is the first one (a line with a
+    slash other than a trailing one is anchored) or any one. None for lines whose
+    classes or escapes ``fnmatch`` reads differently from git."""
+    body = line[:-1] if line.endswith("/") else line
+    anchored = "/" in body
+    glob = body.lstrip("/").split("/", 1)[0] if anchored else body
+    if not glob or line != line.strip() or "\\" in line:
+        return None
+    if glob.count("[") != glob.count("]") or any(special in glob for special in ("[!", "[^", "[:", "[]")):
+        return None
+    return glob, anchored
+
+
+def _plain_name(line: str) -> tuple[str, bool] | None:
+    """``(name, directories only)`` for a line that is a plain name, alone or with a
+    trailing slash: it matches a path one of whose components is that name (followed by
+    a slash, for a directory-only line)."""
+    body = line[:-1] if line.endswith("/") else line
+    if not body or body != body.strip() or body[0] in "#!" or any(char in body for char in "/*?[]\\"):
+        return None
+    return body, body != line
+
+
+def _name_matches(name: tuple[str, bool], path: str) -> bool:
+    plain, directories_only = name
+    components = path.split("/")
+    if directories_only:
+        components = components[:-1]
+    return plain in components
+
+
+def _may_match(glob: tuple[str, bool] | None, path: str) -> bool:
+    if glob is None:
+        return True
+    components = [component for component in path.split("/") if component]
+    if not components:
+        return True
+    pattern, anchored = glob
+    if anchored:
+        return fnmatchcase(components[0], pattern)
+    return any(fnmatchcase(component, pattern) for component in components)
 
 
 class Excluder:

@@ -51,6 +51,19 @@ def test_merged_patterns_keep_gitignore_order():
         assert merged.match_file(path) == bool(whole.match_file(path))
 
 
+def test_plain_names_are_matched_without_compiling():
+    # The default excludes and the commonest .gitignore lines, with the cache directory
+    # and __pycache__ folders that a project's own tree holds.
+    patterns = Patterns([".fastdb_lint_cache", "__pycache__/", "node_modules", "*.py[cod]"], "gitignore-spec")
+    assert patterns.match_file(".fastdb_lint_cache/")
+    assert patterns.match_file("app/__pycache__/")
+    assert not patterns.match_file("app/__pycache__")  # a file of that name: the line is for directories
+    assert not patterns.match_file("app/models.py")
+    assert patterns._specs == {}
+    assert patterns.match_file("app/models.pyc")
+    assert len(patterns._specs) == 1
+
+
 def test_a_path_without_any_literal_piece_compiles_nothing():
     patterns = Patterns(["node_modules/", "*.egg-info/", "build/", "!build/keep"], "gitignore-spec")
     assert not patterns.match_file("src/app/models.py")
@@ -59,11 +72,15 @@ def test_a_path_without_any_literal_piece_compiles_nothing():
     assert len(patterns._specs) == 1
 
 
-_PATTERN_TOKENS = ["a", "b", "ab", ".py", "*", "**", "?", "/", "[ab]", "[!a]", "\\", "!", " ", "#", "x"]
-_PATH_TOKENS = ["a", "b", "ab", ".py", "/", "x", " ", "!", "#", "*"]
+_PATTERN_TOKENS = [
+    "a", "b", "ab", ".py", "*", "**", "?", "/", "[ab]", "[!a]", "[^a]", "[]a]", "[[:alpha:]]", "[a-c]", "[", "]",
+    "\\", "!", " ", "\t", "#", "x", "c",
+]
+_PATH_TOKENS = ["a", "b", "ab", ".py", "/", "x", " ", "!", "#", "*", "[", "]", "c", "^", ":"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     lines=st.lists(st.lists(st.sampled_from(_PATTERN_TOKENS), max_size=5).map("".join), max_size=5),
     paths=st.lists(st.lists(st.sampled_from(_PATH_TOKENS), min_size=1, max_size=6).map("".join), max_size=8),
