@@ -8,12 +8,13 @@ reading, writing and reporting around it.
 from __future__ import annotations
 
 import ast
+import contextlib
 import fnmatch
 import os
 import queue
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -457,8 +458,38 @@ def parse_module(text: str, *, compiled: bool = False) -> cst.Module:
 
 
 def _parse(text: str) -> cst.Module:
-    with gc_paused():
+    with gc_paused(), _unvalidated_nodes():
         return cst.parse_module(text)
+
+
+_VALIDATION_LOCK = threading.Lock()
+_UNVALIDATED_DEPTH = 0
+_VALIDATING = cst.CSTNode.__post_init__
+
+
+def _skip_validation(self: cst.CSTNode) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _unvalidated_nodes() -> Iterator[None]:
+    """Nodes made meanwhile skip ``_validate()``. LibCST validates every node it
+    constructs (in ``CSTNode.__post_init__``), the parser's too, though what it builds
+    from source text is valid by construction: about a tenth of a parse. Nodes that
+    fixes build are validated as always, outside a parse."""
+    global _UNVALIDATED_DEPTH
+    base = cst.CSTNode
+    with _VALIDATION_LOCK:
+        _UNVALIDATED_DEPTH += 1
+        if _UNVALIDATED_DEPTH == 1:
+            base.__post_init__ = _skip_validation  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        with _VALIDATION_LOCK:
+            _UNVALIDATED_DEPTH -= 1
+            if _UNVALIDATED_DEPTH == 0:
+                base.__post_init__ = _VALIDATING  # type: ignore[method-assign]
 
 
 _Outcome = tuple[cst.Module | None, BaseException | None]

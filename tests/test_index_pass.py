@@ -156,3 +156,25 @@ def test_the_index_pass_runs_without_importing_libcst():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_parsing_skips_node_validation_only_while_it_parses():
+    from fastdb_lint.engine import _unvalidated_nodes
+
+    code = "async def f(session):\n    return (await session.execute(q)).scalars()\n"
+    module = parse_module(code)
+    assert module.code == code and module.deep_equals(cst.parse_module(code))
+    # Outside a parse, an invalid node is refused as LibCST always does.
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
+    with _unvalidated_nodes():
+        with _unvalidated_nodes():
+            cst.Name("not a name")
+        cst.Name("still unvalidated")
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
+    # A parse that fails leaves validation on.
+    with pytest.raises(cst.ParserSyntaxError):
+        parse_module("def (:\n", compiled=True)
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
