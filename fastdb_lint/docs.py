@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from fastdb_lint.prefilter import BASE_TRIGGERS
 from fastdb_lint.registry import all_rules
 from fastdb_lint.rules.base import Rule
 
@@ -101,6 +102,9 @@ class RuleInfo(NamedTuple):
     opt_in: bool
     severity: Severity
     tags: tuple[str, ...]
+    # Words one of which a Python file must mention to be linted by the rule (with the
+    # project's symbols, for rules that read them); () for every file.
+    triggers: tuple[str, ...]
 
 
 RULES: dict[str, RuleInfo] = {
@@ -120,6 +124,7 @@ def catalog_module() -> str:
             repr(bool(rule.opt_in)),
             f"Severity.{rule.severity.name}",
             repr(tuple(rule.tags)),
+            repr(tuple(rule.triggers if rule.triggers is not None else BASE_TRIGGERS)),
         ]
         lines.append(f"        RuleInfo({', '.join(fields)}),")
     lines += ["    )", "}", ""]

@@ -154,12 +154,29 @@ class Engine:
         test_file = is_test_file(relpath)
         selected = []
         project_hit: bool | None = None
+        # Rules share words (most use the base triggers): each word is searched once.
+        mentioned: dict[tuple[str, ...], bool] = {}
+        found: dict[str, bool] = {}
         for rule, words, with_project in self._triggers:
             if rule.code in ignored or (test_file and rule.skip_test_files):
                 continue
             if not is_python and not any(fnmatch.fnmatch(relpath.rsplit("/", 1)[-1], p) for p in rule.file_patterns):
                 continue
-            if words is None or any(word in text for word in words):
+            if words is None:
+                selected.append(rule)
+                continue
+            hit = mentioned.get(words)
+            if hit is None:
+                hit = False
+                for word in words:
+                    word_hit = found.get(word)
+                    if word_hit is None:
+                        word_hit = found[word] = word in text
+                    if word_hit:
+                        hit = True
+                        break
+                mentioned[words] = hit
+            if hit:
                 selected.append(rule)
                 continue
             if with_project:

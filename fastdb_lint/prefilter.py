@@ -30,3 +30,18 @@ def words_regex(words: Iterable[str]) -> re.Pattern[str] | None:
     if not unique:
         return None
     return re.compile("|".join(re.escape(w) for w in unique))
+
+
+def lint_words(rule_words: Iterable[tuple[str, ...]], project_words: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern for every word that can make the lint pass read a Python file: the
+    words of the enabled rules (``rule_words``, () for a rule that reads every file),
+    the base triggers and the project's symbols. None when a rule reads every file.
+
+    A file this pattern does not match gets no finding: no rule is selected for it, and
+    it is not even parsed for a syntax error."""
+    words = set(BASE_TRIGGERS) | set(project_words)
+    for own in rule_words:
+        if not own:
+            return None
+        words.update(own)
+    return words_regex(words)

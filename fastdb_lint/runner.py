@@ -16,11 +16,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from fastdb_lint.analysis.terms import ProjectTerms
 from fastdb_lint.cache import Cache, content_hash, project_fingerprint
+from fastdb_lint.catalog import RULES
 from fastdb_lint.config import Settings
-from fastdb_lint.diagnostics import Finding, parse_error_finding
+from fastdb_lint.diagnostics import PARSE_ERROR, Finding, parse_error_finding
 from fastdb_lint.discovery import discover
-from fastdb_lint.prefilter import wants_index
+from fastdb_lint.prefilter import lint_words, wants_index
 from fastdb_lint.source import SourceError, SourceText, read_bytes
 
 if TYPE_CHECKING:
@@ -332,13 +334,16 @@ def _run_project(
                 _record(item, [Finding.from_dict({**data, "path": item.display}) for data in cached], item.source, result)
                 continue
         pending.append(item)
+    terms_key = Cache.terms_key(project_fp)
+    known_terms = cache.get_terms(terms_key) if cache is not None else None
+    if pending and isinstance(known_terms, ProjectTerms) and not (options.fix or options.diff):
+        pending = _without_quiet_files(pending, settings, known_terms, cache, settings_fp, project_fp)
     if not pending:
         return
     # Only now does the run need the analyses, the rules and LibCST.
     from fastdb_lint.analysis.index import ProjectIndex
     from fastdb_lint.engine import Engine, FixResult, LintResult
     from fastdb_lint.parallel import parallel_map
-    from fastdb_lint.rules.base import ProjectTerms
 
     linted = {id(item) for item in pending}
     for item, blob in facts_blobs:
@@ -351,10 +356,8 @@ def _run_project(
         facts.path = item.display
         collected.append(facts)
     project = ProjectIndex(collected)
-    terms_key = Cache.terms_key(project_fp)
-    terms = cache.get_terms(terms_key) if cache is not None else None
-    engine = Engine(settings, project, terms if isinstance(terms, ProjectTerms) else None)
-    if cache is not None and engine.terms != terms:
+    engine = Engine(settings, project, known_terms if isinstance(known_terms, ProjectTerms) else None)
+    if cache is not None and engine.terms != known_terms:
         cache.put_terms(terms_key, engine.terms)
     _WORK = (engine, options)
     try:
@@ -372,6 +375,31 @@ def _run_project(
                 Cache.result_key(item.digest, item.relpath, settings_fp, project_fp),
                 [{k: v for k, v in f.to_dict().items() if k != "path"} for f in outcome.findings],
             )
+
+
+def _without_quiet_files(
+    pending: list[_Input],
+    settings: Settings,
+    terms: ProjectTerms,
+    cache: Cache,
+    settings_fp: str,
+    project_fp: str,
+) -> list[_Input]:
+    """``pending`` less the Python files that mention no word the lint pass reads a
+    file for: they have no finding, known without the rules or LibCST (a run after
+    editing a file without database code imports neither)."""
+    rule_words = (RULES[code].triggers for code in settings.enabled if code != PARSE_ERROR and code in RULES)
+    pattern = lint_words(rule_words, terms.session_names | terms.model_names)
+    if pattern is None:
+        return pending
+    rest: list[_Input] = []
+    for item in pending:
+        assert item.source is not None
+        if item.relpath.endswith((".py", ".pyi")) and pattern.search(item.source.text) is None:
+            cache.put_result(Cache.result_key(item.digest, item.relpath, settings_fp, project_fp), [])
+        else:
+            rest.append(item)
+    return rest
 
 
 def _finish_lint(item: _Input, outcome: LintResult, result: RunResult) -> None:

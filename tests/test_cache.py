@@ -120,8 +120,27 @@ def test_a_fully_cached_run_imports_neither_libcst_nor_the_rules(app, tmp_path):
         report, _, modules = proc.stdout.rpartition("\nMODULES:")
         return [m for m in modules.strip().split(",") if m], report
 
+    (app / "app" / "text.py").write_text("def slug(title: str) -> str:\n    return title.lower()\n", encoding="utf-8")
     cold_modules, cold_report = loaded_modules()
     assert "libcst" in cold_modules and any(m.startswith("fastdb_lint.rules.") for m in cold_modules)
     warm_modules, warm_report = loaded_modules()
-    assert warm_modules == []
+    # Only the terms' plain data type: neither analyses, rules, LibCST nor SQLAlchemy.
+    assert set(warm_modules) <= {"fastdb_lint.analysis", "fastdb_lint.analysis.terms"}
     assert warm_report == cold_report and '"code"' in warm_report
+
+    def linting_modules(modules: list[str]) -> list[str]:
+        return [m for m in modules if m == "libcst" or m.startswith(("fastdb_lint.rules", "fastdb_lint.engine"))]
+
+    # An edited file that mentions nothing the rules look for is known to be clean
+    # without the rules or LibCST.
+    with (app / "app" / "text.py").open("a", encoding="utf-8") as handle:
+        handle.write("\n\ndef shout(title: str) -> str:\n    return title.upper()\n")
+    quiet_modules, quiet_report = loaded_modules()
+    assert linting_modules(quiet_modules) == []
+    assert quiet_report == cold_report
+    # A file with database code needs them, however small the edit.
+    with (app / "app" / "db.py").open("a", encoding="utf-8") as handle:
+        handle.write("# reviewed\n")
+    edited_modules, edited_report = loaded_modules()
+    assert "libcst" in edited_modules
+    assert edited_report == cold_report
