@@ -70,7 +70,11 @@ class Patterns:
         return Patterns(self.lines + other.lines, self.kind)
 
     def match_file(self, path: str) -> bool:
-        candidates = tuple(index for index, literal, glob in self._including if literal in path and _may_match(glob, path))
+        hits = [(index, glob) for index, literal, glob in self._including if literal in path]
+        if not hits:
+            return False
+        components = [component for component in path.split("/") if component]
+        candidates = tuple(index for index, glob in hits if _may_match(glob, components))
         if not candidates:
             return False
         if not self._negating:
@@ -176,10 +180,9 @@ def _name_matches(name: tuple[str, bool], path: str) -> bool:
     return plain in components
 
 
-def _may_match(glob: tuple[str, bool] | None, path: str) -> bool:
+def _may_match(glob: tuple[str, bool] | None, components: list[str]) -> bool:
     if glob is None:
         return True
-    components = [component for component in path.split("/") if component]
     if not components:
         return True
     pattern, anchored = glob

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fastdb_lint.prefilter import BASE_TRIGGERS
 from fastdb_lint.registry import all_rules
 from fastdb_lint.rules.base import Rule
 
@@ -124,7 +123,7 @@ def catalog_module() -> str:
             repr(bool(rule.opt_in)),
             f"Severity.{rule.severity.name}",
             repr(tuple(rule.tags)),
-            repr(tuple(rule.triggers if rule.triggers is not None else BASE_TRIGGERS)),
+            repr(tuple(rule.trigger_words())),
         ]
         lines.append(f"        RuleInfo({', '.join(fields)}),")
     lines += ["    )", "}", ""]

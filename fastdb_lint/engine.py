@@ -114,7 +114,7 @@ class Engine:
         # count too. The project's symbols are searched once per file, not once per rule.
         self._triggers: list[tuple[type[Rule], tuple[str, ...] | None, bool]] = []
         for rule in self.rules:
-            words = rule.triggers if rule.triggers is not None else BASE_TRIGGERS
+            words = rule.trigger_words()
             if not words:
                 self._triggers.append((rule, None, False))
             else:

@@ -32,15 +32,22 @@ def words_regex(words: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(w) for w in unique))
 
 
-def lint_words(rule_words: Iterable[tuple[str, ...]], project_words: Iterable[str]) -> re.Pattern[str] | None:
+def lint_words(enabled: Iterable[str], project_words: Iterable[str]) -> re.Pattern[str] | None:
     """One pattern for every word that can make the lint pass read a Python file: the
-    words of the enabled rules (``rule_words``, () for a rule that reads every file),
-    the base triggers and the project's symbols. None when a rule reads every file.
+    trigger words of the ``enabled`` rules (from the catalog, so that no rule module is
+    imported), the base triggers and the project's symbols. None when an enabled rule
+    reads every file.
 
     A file this pattern does not match gets no finding: no rule is selected for it, and
-    it is not even parsed for a syntax error."""
+    it is not even parsed for a syntax error (see ``Engine._lint``)."""
+    from fastdb_lint.catalog import RULES
+    from fastdb_lint.diagnostics import PARSE_ERROR
+
     words = set(BASE_TRIGGERS) | set(project_words)
-    for own in rule_words:
+    for code in enabled:
+        if code == PARSE_ERROR or code not in RULES:
+            continue
+        own = RULES[code].triggers
         if not own:
             return None
         words.update(own)

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Callable
 
 from fastdb_lint.analysis.terms import ProjectTerms
 from fastdb_lint.cache import Cache, content_hash, project_fingerprint
-from fastdb_lint.catalog import RULES
 from fastdb_lint.config import Settings
-from fastdb_lint.diagnostics import PARSE_ERROR, Finding, parse_error_finding
+from fastdb_lint.diagnostics import Finding, parse_error_finding
 from fastdb_lint.discovery import discover
 from fastdb_lint.prefilter import lint_words, wants_index
 from fastdb_lint.source import SourceError, SourceText, read_bytes
@@ -388,8 +387,7 @@ def _without_quiet_files(
     """``pending`` less the Python files that mention no word the lint pass reads a
     file for: they have no finding, known without the rules or LibCST (a run after
     editing a file without database code imports neither)."""
-    rule_words = (RULES[code].triggers for code in settings.enabled if code != PARSE_ERROR and code in RULES)
-    pattern = lint_words(rule_words, terms.session_names | terms.model_names)
+    pattern = lint_words(settings.enabled, terms.session_names | terms.model_names)
     if pattern is None:
         return pending
     rest: list[_Input] = []

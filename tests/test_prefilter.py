@@ -9,7 +9,6 @@ import pytest
 
 from fastdb_lint.catalog import RULES
 from fastdb_lint.config import load
-from fastdb_lint.diagnostics import PARSE_ERROR
 from fastdb_lint.engine import Engine, build_index
 from fastdb_lint.prefilter import BASE_TRIGGERS, lint_words
 from fastdb_lint.source import SourceText
@@ -41,10 +40,7 @@ def test_a_file_the_lint_words_miss_gets_no_finding(enabled):
     files = _files()
     project = build_index([(path, path, text) for path, text in files.items()])
     engine = Engine(settings, project)
-    words = lint_words(
-        (RULES[code].triggers for code in settings.enabled if code != PARSE_ERROR),
-        engine.terms.session_names | engine.terms.model_names,
-    )
+    words = lint_words(settings.enabled, engine.terms.session_names | engine.terms.model_names)
     assert words is not None
     quiet = [path for path, text in files.items() if words.search(text) is None]
     assert "app/text.py" in quiet and "app/broken.py" in quiet and "app/jobs.py" not in quiet
@@ -54,12 +50,17 @@ def test_a_file_the_lint_words_miss_gets_no_finding(enabled):
         assert result.findings == [] and not result.parsed, path
 
 
-def test_a_rule_that_reads_every_file_turns_the_filter_off():
-    assert lint_words([("session",), ()], []) is None
-    pattern = lint_words([("query",)], ["UserStore"])
+def test_the_pattern_holds_the_rules_words_the_base_triggers_and_the_project_symbols():
+    pattern = lint_words(["FDB301", "FDB001"], ["UserStore"])
     assert pattern is not None
-    assert {m.group() for m in pattern.finditer("UserStore query Session " + " ".join(BASE_TRIGGERS))} >= {
-        "UserStore",
-        "query",
-        "Session",
-    }
+    text = "UserStore query " + " ".join(BASE_TRIGGERS)
+    assert {m.group() for m in pattern.finditer(text)} == {"UserStore", "query", *BASE_TRIGGERS}
+    assert pattern.search("len(rows) and text") is None  # words of rules not enabled
+
+
+def test_a_rule_that_reads_every_file_turns_the_filter_off(monkeypatch):
+    import fastdb_lint.catalog as catalog
+
+    everything = catalog.RULES["FDB301"]._replace(code="FDB999", triggers=())
+    monkeypatch.setitem(catalog.RULES, "FDB999", everything)
+    assert lint_words(["FDB301", "FDB999"], []) is None

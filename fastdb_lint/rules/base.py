@@ -20,6 +20,7 @@ import libcst as cst
 
 from fastdb_lint.analysis.terms import ProjectTerms
 from fastdb_lint.diagnostics import FixAvailability, Severity
+from fastdb_lint.prefilter import BASE_TRIGGERS
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape
@@ -58,7 +59,7 @@ class Rule:
     severity: ClassVar[Severity] = Severity.WARNING
     tags: ClassVar[tuple[str, ...]] = ()
     # A file is parsed for this rule only if its text contains one of these words;
-    # None means the default database vocabulary (see registry.BASE_TRIGGERS).
+    # None means the default database vocabulary (prefilter.BASE_TRIGGERS), () every file.
     triggers: ClassVar[tuple[str, ...] | None] = None
     # Rules that also read non-Python files declare the file names they handle.
     file_patterns: ClassVar[tuple[str, ...]] = ()
@@ -90,6 +91,12 @@ class Rule:
             (visitors if prefix == "visit" else leavers).append((node_type, attr))
         cls._visitors = visitors
         cls._leavers = leavers
+
+    @classmethod
+    def trigger_words(cls) -> tuple[str, ...]:
+        """The words one of which a file must mention to be linted by this rule (the
+        project's symbols count too); () for every file."""
+        return cls.triggers if cls.triggers is not None else BASE_TRIGGERS
 
     @classmethod
     def visitors(cls) -> list[tuple[type, str]]:
