@@ -8,13 +8,8 @@ reading, writing and reporting around it.
 from __future__ import annotations
 
 import ast
-import contextlib
 import fnmatch
-import os
-import queue
-import threading
 import warnings
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -29,6 +24,7 @@ from fastdb_lint.config import Settings
 from fastdb_lint.context import FileContext, run_traversal
 from fastdb_lint.diagnostics import PARSE_ERROR, Applicability, Finding, Location, parse_error_finding
 from fastdb_lint.memory import gc_paused
+from fastdb_lint.parsing import NestingError, parse_module
 from fastdb_lint.positions import node_positions
 from fastdb_lint.fixes import apply_edits, resolve_fix, select_fixes
 from fastdb_lint.prefilter import BASE_TRIGGERS, wants_index, words_regex
@@ -38,22 +34,6 @@ from fastdb_lint.source import SourceText
 from fastdb_lint.suppression import Suppressions
 
 MAX_FIX_ROUNDS = 10
-# LibCST's native parser recurses on the C stack: input nested deeply enough crashes the
-# interpreter instead of raising. CPython's parser refuses such input with an error, so
-# text it rejects for depth never reaches LibCST; LibCST runs on a thread with a large
-# stack for what CPython accepts (flat chains like ``a and b and ...`` still nest one
-# level per operand in LibCST's tree), and lines longer than MAX_LINE_LENGTH are
-# refused.
-MAX_LINE_LENGTH = 100_000
-_DEPTH_ERRORS = ("too many nested parentheses", "too many levels of indentation")
-_PARSE_STACK_MIN = 256 * 1024 * 1024
-_PARSE_STACK_MAX = 1024 * 1024 * 1024
-_PARSE_STACK_PER_CHAR = 256
-# Texts up to this length are parsed on one long-lived thread per process, whose stack
-# (_PARSE_STACK_MIN) stays mapped; longer ones each get a thread of their own, so that
-# the deep stack a huge file may need is given back.
-_SHARED_PARSE_MAX_CHARS = 128 * 1024
-_STACK_LOCK = threading.Lock()
 
 
 def is_test_file(relpath: str) -> bool:
@@ -414,8 +394,6 @@ def _glob_match(path: str, pattern: str) -> bool:
 def _syntax_error(path: str, text: str, exc: cst.ParserSyntaxError) -> Finding:
     """The stdlib compiler pinpoints most syntax errors better than LibCST's parser;
     its message and position are used when it also rejects the file."""
-    import ast
-    import warnings
 
     try:
         with warnings.catch_warnings():
@@ -428,184 +406,6 @@ def _syntax_error(path: str, text: str, exc: cst.ParserSyntaxError) -> Finding:
         pass
     message = exc.message.removeprefix("parser error: ")
     return parse_error_finding(path, message, exc.editor_line, exc.editor_column)
-
-
-class NestingError(Exception):
-    """Text too deeply nested (or with a line too long) to be parsed safely."""
-
-    def __init__(self, message: str, row: int = 1, column: int = 1) -> None:
-        super().__init__(message)
-        self.row = row
-        self.column = column
-
-
-def check_nesting(text: str, *, compiled: bool = False) -> None:
-    """Raise :class:`NestingError` for text LibCST must not be given: a line longer than
-    MAX_LINE_LENGTH, or (unless ``compiled``: CPython is known to accept the text)
-    nesting that CPython's own parser refuses."""
-    if len(text) > MAX_LINE_LENGTH:
-        for row, line in enumerate(text.splitlines(), start=1):
-            if len(line) > MAX_LINE_LENGTH:
-                raise NestingError(f"line {row} is too long to parse ({len(line)} characters)", row, 1)
-    if compiled:
-        return
-    try:
-        with warnings.catch_warnings(), gc_paused():
-            warnings.simplefilter("ignore")
-            ast.parse(text)
-    except (RecursionError, MemoryError) as exc:
-        raise NestingError(f"too deeply nested to parse ({type(exc).__name__})") from None
-    except SyntaxError as exc:
-        if any(message in (exc.msg or "") for message in _DEPTH_ERRORS):
-            raise NestingError(f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1) from None
-    except ValueError:
-        pass
-
-
-def parse_module(text: str, *, compiled: bool = False) -> cst.Module:
-    """``libcst.parse_module`` that cannot crash the interpreter on deep nesting; raises
-    :class:`NestingError` for text it refuses."""
-    check_nesting(text, compiled=compiled)
-    if len(text) <= _SHARED_PARSE_MAX_CHARS:
-        parser = _parse_thread()
-        if parser is not None:
-            return parser.run(_parse, text)
-    stack = min(max(len(text) * _PARSE_STACK_PER_CHAR, _PARSE_STACK_MIN), _PARSE_STACK_MAX)
-    return _with_stack(stack, _parse, text)
-
-
-def _parse(text: str) -> cst.Module:
-    with gc_paused(), _unvalidated_nodes():
-        return cst.parse_module(text)
-
-
-_VALIDATION_LOCK = threading.Lock()
-_UNVALIDATED_DEPTH = 0
-_VALIDATING = cst.CSTNode.__post_init__
-
-
-def _skip_validation(self: cst.CSTNode) -> None:
-    pass
-
-
-@contextlib.contextmanager
-def _unvalidated_nodes() -> Iterator[None]:
-    """Nodes made meanwhile skip ``_validate()``. LibCST validates every node it
-    constructs (in ``CSTNode.__post_init__``), the parser's too, though what it builds
-    from source text is valid by construction: about a tenth of a parse. Nodes that
-    fixes build are validated as always, outside a parse."""
-    global _UNVALIDATED_DEPTH
-    base = cst.CSTNode
-    with _VALIDATION_LOCK:
-        _UNVALIDATED_DEPTH += 1
-        if _UNVALIDATED_DEPTH == 1:
-            base.__post_init__ = _skip_validation  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        with _VALIDATION_LOCK:
-            _UNVALIDATED_DEPTH -= 1
-            if _UNVALIDATED_DEPTH == 0:
-                base.__post_init__ = _VALIDATING  # type: ignore[method-assign]
-
-
-_Outcome = tuple[cst.Module | None, BaseException | None]
-
-
-class _ParseThread:
-    """A daemon thread with a large stack that runs the calls handed to it, one at a time."""
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[str], cst.Module], str, queue.SimpleQueue[_Outcome]]] = (
-            queue.SimpleQueue()
-        )
-        self.thread = threading.Thread(target=self._serve, name="fastdb-lint-parse", daemon=True)
-
-    def run(self, func: Callable[[str], cst.Module], text: str) -> cst.Module:
-        reply: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
-        self._jobs.put((func, text, reply))
-        module, failure = reply.get()
-        if failure is not None:
-            raise failure
-        assert module is not None
-        return module
-
-    def _serve(self) -> None:
-        while True:
-            self._run_one(*self._jobs.get())
-
-    @staticmethod
-    def _run_one(func: Callable[[str], cst.Module], text: str, reply: queue.SimpleQueue[_Outcome]) -> None:
-        try:
-            outcome: _Outcome = (func(text), None)
-        except BaseException as exc:  # re-raised in the calling thread
-            outcome = (None, exc)
-        reply.put(outcome)
-
-
-_PARSER: _ParseThread | None = None
-# Whether the platform refused a thread with a stack that large.
-_PARSER_REFUSED = False
-
-
-def _parse_thread() -> _ParseThread | None:
-    """This process's parse thread, started on first use."""
-    global _PARSER, _PARSER_REFUSED
-    if _PARSER is None and not _PARSER_REFUSED:
-        with _STACK_LOCK:
-            if _PARSER is None and not _PARSER_REFUSED:
-                parser = _ParseThread()
-                previous = threading.stack_size()
-                try:
-                    threading.stack_size(_PARSE_STACK_MIN)
-                    parser.thread.start()
-                    _PARSER = parser
-                except (ValueError, RuntimeError):
-                    _PARSER_REFUSED = True
-                finally:
-                    threading.stack_size(previous)
-    return _PARSER
-
-
-def _forget_parse_thread() -> None:
-    """In a forked child, where the parent's parse thread does not run (and a lock
-    another thread held at the fork would stay held)."""
-    global _PARSER, _STACK_LOCK
-    _PARSER = None
-    _STACK_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_parse_thread)
-
-
-def _with_stack(size: int, func: Callable[[str], cst.Module], text: str) -> cst.Module:
-    outcome: list[cst.Module] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            outcome.append(func(text))
-        except BaseException as exc:  # re-raised in the calling thread
-            failure.append(exc)
-
-    thread: threading.Thread | None = threading.Thread(target=target, name="fastdb-lint-parse", daemon=True)
-    with _STACK_LOCK:
-        previous = threading.stack_size()
-        try:
-            threading.stack_size(size)
-            assert thread is not None
-            thread.start()
-        except (ValueError, RuntimeError):  # the platform refuses a stack that large
-            thread = None
-        finally:
-            threading.stack_size(previous)
-    if thread is None:
-        return func(text)
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
 
 
 _HIERARCHY_ROLES = (ClassRole.BASE, ClassRole.ABSTRACT, ClassRole.MAPPED, ClassRole.SQLMODEL_MODEL)

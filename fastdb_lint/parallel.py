@@ -2,6 +2,8 @@
 
 Work items are indices into a list that the worker processes inherit (``fork``), so the
 project index and the sources are never pickled per task; results come back in chunks.
+Given each item's cost, the costliest items go first and the chunks shrink towards the
+end, so that no worker is left with a long chunk while the others wait.
 Where ``fork`` is unavailable the work runs in-process. Small batches run in-process
 too: starting workers costs more than linting a handful of files (the pre-commit and
 editor case).
@@ -29,10 +31,44 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _run_chunk(bounds: tuple[int, int]) -> list[Any]:
+# Chunks per worker for items without costs (with costs, the smallest chunk is half of
+# such a share): enough to even out uneven items, few enough that sending tasks and
+# results back stays cheap.
+CHUNKS_PER_WORKER = 8
+
+
+def _run_chunk(indices: list[int]) -> list[Any]:
     assert _TASK is not None
     func, items = _TASK
-    return [func(items[i]) for i in range(*bounds)]
+    return [func(items[i]) for i in indices]
+
+
+def chunked(costs: Sequence[int] | None, count: int, workers: int) -> list[list[int]]:
+    """Indices ``0 .. count - 1`` in chunks for ``workers`` processes. Without costs, in
+    order and of equal length. With them, costliest first, in chunks that shrink as the
+    work left does (each holds about a ``2 * workers``-th of it, an item costlier than
+    that is a chunk of its own): the last chunks handed out are short, so the workers
+    finish together."""
+    if costs is None:
+        size = max(1, count // (workers * CHUNKS_PER_WORKER))
+        return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
+    weights = [max(1, cost) for cost in costs]
+    order = sorted(range(count), key=lambda i: weights[i], reverse=True)
+    left = sum(weights)
+    smallest = max(1, left // (workers * CHUNKS_PER_WORKER * 2))
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    held = 0
+    for index in order:
+        current.append(index)
+        held += weights[index]
+        if held >= max(smallest, left // (2 * workers)):
+            chunks.append(current)
+            left -= held
+            current, held = [], 0
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def parallel_map(
@@ -42,9 +78,11 @@ def parallel_map(
     progress: Callable[[int], None] | None = None,
     prepare: Callable[[], None] | None = None,
     meanwhile: Callable[[], None] | None = None,
+    costs: Sequence[int] | None = None,
 ) -> list[T]:
     """``[func(item) for item in items]``, in order, on up to ``jobs`` processes;
-    ``progress`` is told how many items are done as results come in. When there are
+    ``progress`` is told how many items are done as results come in; ``costs`` (one per
+    item, in any unit) say which items take longest. When there are
     workers, ``prepare`` runs here once before they are forked (what it imports or
     builds, they inherit instead of each doing it again), and ``meanwhile`` runs here
     while they work, on time this process would spend waiting."""
@@ -57,9 +95,7 @@ def parallel_map(
     if "fork" not in multiprocessing.get_all_start_methods():
         return _in_process(func, items, progress)
     workers = min(jobs, len(items))
-    # Several chunks per worker balance uneven files; not so many that overhead shows.
-    size = max(1, len(items) // (workers * 6))
-    chunks = [(start, min(start + size, len(items))) for start in range(0, len(items), size)]
+    chunks = chunked(costs, len(items), workers)
     if prepare is not None:
         prepare()
     _TASK = (func, items)
@@ -69,14 +105,17 @@ def parallel_map(
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results: list[T] = []
+            results: list[Any] = [None] * len(items)
+            done = 0
             chunk_results = pool.map(_run_chunk, chunks)
             if meanwhile is not None:
                 meanwhile()
-            for chunk in chunk_results:
-                results.extend(chunk)
+            for indices, chunk in zip(chunks, chunk_results):
+                for index, value in zip(indices, chunk):
+                    results[index] = value
+                done += len(chunk)
                 if progress is not None:
-                    progress(len(results))
+                    progress(done)
             return results
     finally:
         _TASK = None

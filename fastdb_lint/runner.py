@@ -312,7 +312,13 @@ def _run_project(
 
         reporter = options.reporter("indexing", len(to_collect))
         collected_facts = parallel_map(
-            _collect, to_collect, options.jobs, reporter, prepare=_prepare_index, meanwhile=_import_lint_pass
+            _collect,
+            to_collect,
+            options.jobs,
+            reporter,
+            prepare=_prepare_index,
+            meanwhile=_import_lint_pass,
+            costs=[len(item.data or b"") for item in to_collect],
         )
         for item, facts in zip(to_collect, collected_facts):
             assert item.source is not None
@@ -360,7 +366,13 @@ def _run_project(
         cache.put_terms(terms_key, engine.terms)
     _WORK = (engine, options)
     try:
-        outcomes = parallel_map(_work, pending, options.jobs, options.reporter("linting", len(pending)))
+        outcomes = parallel_map(
+            _work,
+            pending,
+            options.jobs,
+            options.reporter("linting", len(pending)),
+            costs=[len(item.data or b"") for item in pending],
+        )
     finally:
         _WORK = None
     for item, outcome in zip(pending, outcomes):

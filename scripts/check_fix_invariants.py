@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from fastdb_lint.engine import parse_module  # noqa: E402
+from fastdb_lint.parsing import parse_module  # noqa: E402
 from fastdb_lint.registry import all_rules  # noqa: E402
 from fastdb_lint.source import SourceError, SourceText  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""Spreading work over processes: order, the parent-side preparation, and the frozen heap."""
+"""Spreading work over processes: order, chunks by cost, the parent-side preparation, and
+the frozen heap."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from fastdb_lint.parallel import MIN_PARALLEL_ITEMS, parallel_map
+from fastdb_lint.parallel import MIN_PARALLEL_ITEMS, chunked, parallel_map
 
 PREPARED: list[int] = []
 
@@ -64,3 +65,39 @@ def test_a_small_batch_runs_nothing_meanwhile() -> None:
     called: list[bool] = []
     assert parallel_map(abs, [-1, 2], 2, meanwhile=lambda: called.append(True)) == [1, 2]
     assert called == []
+
+
+def test_chunks_hold_every_item_once_costliest_first_and_shrink() -> None:
+    costs = [(n * 7919) % 1000 + 1 for n in range(500)]
+    chunks = chunked(costs, len(costs), 2)
+    flat = [index for chunk in chunks for index in chunk]
+    assert sorted(flat) == list(range(len(costs)))
+    assert [costs[i] for i in flat] == sorted(costs, reverse=True)
+    totals = [sum(costs[i] for i in chunk) for chunk in chunks]
+    # Each chunk holds about a quarter of what is left for two workers: the first is
+    # the largest, the last ones are a small part of the whole.
+    assert totals[0] >= sum(costs) // 4
+    assert max(totals[-4:]) <= sum(costs) // 16
+    assert len(chunks) < len(costs) // 4
+
+
+def test_an_item_costlier_than_a_share_is_a_chunk_of_its_own() -> None:
+    costs = [1] * 40 + [10_000]
+    chunks = chunked(costs, len(costs), 2)
+    assert chunks[0] == [40]
+    assert sorted(i for chunk in chunks[1:] for i in chunk) == list(range(40))
+
+
+def test_without_costs_chunks_keep_the_order() -> None:
+    chunks = chunked(None, 100, 2)
+    assert [i for chunk in chunks for i in chunk] == list(range(100))
+    assert len({len(chunk) for chunk in chunks[:-1]}) == 1
+
+
+@needs_fork
+def test_costs_change_the_order_of_work_not_of_results() -> None:
+    items = list(range(MIN_PARALLEL_ITEMS * 3))
+    done: list[int] = []
+    results = parallel_map(_square_and_where, items, 2, progress=done.append, costs=[n % 5 for n in items])
+    assert [square for square, _, _ in results] == [n * n for n in items]
+    assert done[-1] == len(items) and done == sorted(done)

@@ -24,14 +24,8 @@ from hypothesis import strategies as st
 
 from fastdb_lint.config import Settings
 from fastdb_lint.diagnostics import Finding
-from fastdb_lint.engine import (
-    Engine,
-    FixResult,
-    NestingError,
-    _reproduces,
-    build_index,
-    parse_module,
-)
+from fastdb_lint.engine import Engine, FixResult, _reproduces, build_index
+from fastdb_lint.parsing import NestingError, parse_module
 from fastdb_lint.prefilter import BASE_TRIGGERS, INDEX_TRIGGERS
 from fastdb_lint.registry import PARSE_ERROR, all_rules, resolve_selection
 from fastdb_lint.source import SourceText

@@ -1,0 +1,277 @@
+"""Parsing with LibCST: safely (deep nesting is refused or given a large stack, never a
+crash of the interpreter) and fast (nodes are built without LibCST's validation)."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import functools
+import inspect
+import os
+import queue
+import threading
+import types
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import _HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
+from typing import Any
+
+import libcst as cst
+
+from fastdb_lint.memory import gc_paused
+
+# LibCST's native parser recurses on the C stack: input nested deeply enough crashes the
+# interpreter instead of raising. CPython's parser refuses such input with an error, so
+# text it rejects for depth never reaches LibCST; LibCST runs on a thread with a large
+# stack for what CPython accepts (flat chains like ``a and b and ...`` still nest one
+# level per operand in LibCST's tree), and lines longer than MAX_LINE_LENGTH are
+# refused.
+MAX_LINE_LENGTH = 100_000
+_DEPTH_ERRORS = ("too many nested parentheses", "too many levels of indentation")
+_PARSE_STACK_MIN = 256 * 1024 * 1024
+_PARSE_STACK_MAX = 1024 * 1024 * 1024
+_PARSE_STACK_PER_CHAR = 256
+# Texts up to this length are parsed on one long-lived thread per process, whose stack
+# (_PARSE_STACK_MIN) stays mapped; longer ones each get a thread of their own, so that
+# the deep stack a huge file may need is given back.
+_SHARED_PARSE_MAX_CHARS = 128 * 1024
+_STACK_LOCK = threading.Lock()
+
+
+class NestingError(Exception):
+    """Text too deeply nested (or with a line too long) to be parsed safely."""
+
+    def __init__(self, message: str, row: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+def check_nesting(text: str, *, compiled: bool = False) -> None:
+    """Raise :class:`NestingError` for text LibCST must not be given: a line longer than
+    MAX_LINE_LENGTH, or (unless ``compiled``: CPython is known to accept the text)
+    nesting that CPython's own parser refuses."""
+    if len(text) > MAX_LINE_LENGTH:
+        for row, line in enumerate(text.splitlines(), start=1):
+            if len(line) > MAX_LINE_LENGTH:
+                raise NestingError(f"line {row} is too long to parse ({len(line)} characters)", row, 1)
+    if compiled:
+        return
+    try:
+        with warnings.catch_warnings(), gc_paused():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except (RecursionError, MemoryError) as exc:
+        raise NestingError(f"too deeply nested to parse ({type(exc).__name__})") from None
+    except SyntaxError as exc:
+        if any(message in (exc.msg or "") for message in _DEPTH_ERRORS):
+            raise NestingError(f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1) from None
+    except ValueError:
+        pass
+
+
+def parse_module(text: str, *, compiled: bool = False) -> cst.Module:
+    """``libcst.parse_module`` that cannot crash the interpreter on deep nesting; raises
+    :class:`NestingError` for text it refuses."""
+    check_nesting(text, compiled=compiled)
+    if len(text) <= _SHARED_PARSE_MAX_CHARS:
+        parser = _parse_thread()
+        if parser is not None:
+            return parser.run(_parse, text)
+    stack = min(max(len(text) * _PARSE_STACK_PER_CHAR, _PARSE_STACK_MIN), _PARSE_STACK_MAX)
+    return _with_stack(stack, _parse, text)
+
+
+def _parse(text: str) -> cst.Module:
+    with gc_paused(), _fast_node_construction():
+        return cst.parse_module(text)
+
+
+_CONSTRUCTION_LOCK = threading.Lock()
+_FAST_DEPTH = 0
+
+
+@functools.cache
+def _fast_initializers() -> tuple[tuple[type, Callable[..., None], Callable[..., None]], ...]:
+    """``(node class, its own __init__, a faster one)`` for every concrete LibCST node
+    class."""
+    found: list[tuple[type, Callable[..., None], Callable[..., None]]] = []
+    seen: set[type] = set()
+    stack: list[type] = [cst.CSTNode]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                stack.append(sub)
+        own = cls.__dict__.get("__init__")
+        if (
+            own is not None
+            and dataclasses.is_dataclass(cls)
+            and not inspect.isabstract(cls)
+            and cls.__module__.startswith("libcst.")
+        ):
+            faster = _initializer(cls)
+            if faster is not None:
+                found.append((cls, own, faster))
+    return tuple(found)
+
+
+def _initializer(cls: type) -> Callable[..., None] | None:
+    """The ``__init__`` of the frozen dataclass ``cls`` without ``__post_init__`` (that
+    is, without LibCST's ``_validate()``), setting slots through their descriptors;
+    None for a class it cannot stand in for."""
+    names: dict[str, object] = {"_object_setattr": object.__setattr__, "_FACTORY": _HAS_DEFAULT_FACTORY}
+    params: list[str] = []
+    body: list[str] = []
+    for number, spec in enumerate(dataclasses.fields(cls)):
+        if not spec.init or spec.kw_only or not spec.name.isidentifier():
+            return None
+        name, value = spec.name, spec.name
+        if spec.default is not dataclasses.MISSING:
+            names[f"_default_{number}"] = spec.default
+            params.append(f"{name}=_default_{number}")
+        elif spec.default_factory is not dataclasses.MISSING:
+            names[f"_factory_{number}"] = spec.default_factory
+            params.append(f"{name}=_FACTORY")
+            value = f"_factory_{number}() if {name} is _FACTORY else {name}"
+        else:
+            params.append(name)
+        slot = next((klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__), None)
+        if isinstance(slot, types.MemberDescriptorType):
+            names[f"_set_{number}"] = slot.__set__
+            body.append(f"_set_{number}(self, {value})")
+        else:
+            body.append(f"_object_setattr(self, {name!r}, {value})")
+    lines = [f"def __init__({', '.join(['self', *params])}):"]
+    lines.extend(f"    {line}" for line in body or ["pass"])
+    source = "\n".join([f"def _make({', '.join(names)}):", *(f"    {line}" for line in lines), "    return __init__"])
+    scope: dict[str, Any] = {}
+    exec(compile(source, f"<fastdb-lint {cls.__name__}.__init__>", "exec"), scope)
+    init: Callable[..., None] = scope["_make"](**names)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+@contextlib.contextmanager
+def _fast_node_construction() -> Iterator[None]:
+    """Node classes built meanwhile (the parser's nodes) skip ``_validate()`` and set
+    their fields through their slot descriptors: about a fifth of a parse. LibCST
+    validates every node it constructs, the parser's too, though what it builds from
+    source text is valid by construction. Nodes that fixes build are validated as
+    always, outside a parse."""
+    global _FAST_DEPTH
+    initializers = _fast_initializers()
+    with _CONSTRUCTION_LOCK:
+        _FAST_DEPTH += 1
+        if _FAST_DEPTH == 1:
+            for cls, _, faster in initializers:
+                cls.__init__ = faster  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        with _CONSTRUCTION_LOCK:
+            _FAST_DEPTH -= 1
+            if _FAST_DEPTH == 0:
+                for cls, own, _ in initializers:
+                    cls.__init__ = own  # type: ignore[misc]
+
+
+_Outcome = tuple[cst.Module | None, BaseException | None]
+
+
+class _ParseThread:
+    """A daemon thread with a large stack that runs the calls handed to it, one at a time."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[str], cst.Module], str, queue.SimpleQueue[_Outcome]]] = (
+            queue.SimpleQueue()
+        )
+        self.thread = threading.Thread(target=self._serve, name="fastdb-lint-parse", daemon=True)
+
+    def run(self, func: Callable[[str], cst.Module], text: str) -> cst.Module:
+        reply: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
+        self._jobs.put((func, text, reply))
+        module, failure = reply.get()
+        if failure is not None:
+            raise failure
+        assert module is not None
+        return module
+
+    def _serve(self) -> None:
+        while True:
+            self._run_one(*self._jobs.get())
+
+    @staticmethod
+    def _run_one(func: Callable[[str], cst.Module], text: str, reply: queue.SimpleQueue[_Outcome]) -> None:
+        try:
+            outcome: _Outcome = (func(text), None)
+        except BaseException as exc:  # re-raised in the calling thread
+            outcome = (None, exc)
+        reply.put(outcome)
+
+
+_PARSER: _ParseThread | None = None
+# Whether the platform refused a thread with a stack that large.
+_PARSER_REFUSED = False
+
+
+def _parse_thread() -> _ParseThread | None:
+    """This process's parse thread, started on first use."""
+    global _PARSER, _PARSER_REFUSED
+    if _PARSER is None and not _PARSER_REFUSED:
+        with _STACK_LOCK:
+            if _PARSER is None and not _PARSER_REFUSED:
+                parser = _ParseThread()
+                previous = threading.stack_size()
+                try:
+                    threading.stack_size(_PARSE_STACK_MIN)
+                    parser.thread.start()
+                    _PARSER = parser
+                except (ValueError, RuntimeError):
+                    _PARSER_REFUSED = True
+                finally:
+                    threading.stack_size(previous)
+    return _PARSER
+
+
+def _forget_parse_thread() -> None:
+    """In a forked child, where the parent's parse thread does not run (and a lock
+    another thread held at the fork would stay held)."""
+    global _PARSER, _STACK_LOCK
+    _PARSER = None
+    _STACK_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parse_thread)
+
+
+def _with_stack(size: int, func: Callable[[str], cst.Module], text: str) -> cst.Module:
+    outcome: list[cst.Module] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(func(text))
+        except BaseException as exc:  # re-raised in the calling thread
+            failure.append(exc)
+
+    thread: threading.Thread | None = threading.Thread(target=target, name="fastdb-lint-parse", daemon=True)
+    with _STACK_LOCK:
+        previous = threading.stack_size()
+        try:
+            threading.stack_size(size)
+            assert thread is not None
+            thread.start()
+        except (ValueError, RuntimeError):  # the platform refuses a stack that large
+            thread = None
+        finally:
+            threading.stack_size(previous)
+    if thread is None:
+        return func(text)
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
