@@ -11,7 +11,6 @@ import ast
 import fnmatch
 import warnings
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 import libcst as cst
 
@@ -37,7 +36,7 @@ MAX_FIX_ROUNDS = 10
 
 
 def is_test_file(relpath: str) -> bool:
-    parts = PurePosixPath(relpath.replace("\\", "/")).parts
+    parts = [part for part in relpath.replace("\\", "/").split("/") if part and part != "."]
     name = parts[-1] if parts else ""
     return (
         name.startswith("test_")
@@ -90,17 +89,32 @@ class Engine:
         self.sessions = SessionTypes(project)
         self.terms = terms if terms is not None else project_terms(project, self.sessions)
         extra = self.terms.session_names | self.terms.model_names
-        # Per rule: its own words (None: every file) and whether the project's symbols
-        # count too. The project's symbols are searched once per file, not once per rule.
-        self._triggers: list[tuple[type[Rule], tuple[str, ...] | None, bool]] = []
+        # Per rule: its own words (None: every file); a file that mentions the project's
+        # symbols is read for every rule with words too.
+        self._triggers: list[tuple[type[Rule], tuple[str, ...] | None]] = []
         for rule in self.rules:
             words = rule.trigger_words()
-            if not words:
-                self._triggers.append((rule, None, False))
-            else:
-                self._triggers.append((rule, tuple(sorted(set(words), key=len)), True))
+            self._triggers.append((rule, tuple(sorted(set(words), key=len)) if words else None))
         self._project_words = words_regex(extra - set(BASE_TRIGGERS))
         self._candidate = words_regex(set(BASE_TRIGGERS) | extra)
+        # Rules share words (most use the base triggers): each set of words is searched
+        # once per file, and the rules a Python file is read for depend only on which
+        # codes its path ignores and on whether it is a test file.
+        self._word_sets = list(dict.fromkeys(words for _, words in self._triggers if words is not None))
+        self._python_plans: dict[tuple[frozenset[str], bool], list[tuple[type[Rule], int]]] = {}
+
+    def _python_plan(self, ignored: frozenset[str], test_file: bool) -> list[tuple[type[Rule], int]]:
+        """The rules a Python file may be read for, each with the index of its words in
+        ``_word_sets`` (-1: read for every file)."""
+        key = (ignored, test_file)
+        plan = self._python_plans.get(key)
+        if plan is None:
+            plan = self._python_plans[key] = [
+                (rule, -1 if words is None else self._word_sets.index(words))
+                for rule, words in self._triggers
+                if rule.code not in ignored and not (test_file and rule.skip_test_files)
+            ]
+        return plan
 
     # -- per file -------------------------------------------------------------
 
@@ -130,40 +144,50 @@ class Engine:
 
     def _rules_by_words(self, text: str, relpath: str) -> list[type[Rule]]:
         ignored = self.ignored_codes(relpath)
-        is_python = relpath.endswith((".py", ".pyi"))
-        test_file = is_test_file(relpath)
-        selected = []
-        project_hit: bool | None = None
-        # Rules share words (most use the base triggers): each word is searched once.
-        mentioned: dict[tuple[str, ...], bool] = {}
+        if not relpath.endswith((".py", ".pyi")):
+            return self._other_rules_by_words(text, relpath, ignored)
+        word_sets = self._word_sets
+        mentioned: list[bool | None] = [None] * len(word_sets)
         found: dict[str, bool] = {}
-        for rule, words, with_project in self._triggers:
-            if rule.code in ignored or (test_file and rule.skip_test_files):
-                continue
-            if not is_python and not any(fnmatch.fnmatch(relpath.rsplit("/", 1)[-1], p) for p in rule.file_patterns):
-                continue
-            if words is None:
+        project_hit: bool | None = None
+        selected = []
+        for rule, group in self._python_plan(ignored, is_test_file(relpath)):
+            if group < 0:
                 selected.append(rule)
                 continue
-            hit = mentioned.get(words)
+            hit = mentioned[group]
             if hit is None:
                 hit = False
-                for word in words:
+                for word in word_sets[group]:
                     word_hit = found.get(word)
                     if word_hit is None:
                         word_hit = found[word] = word in text
                     if word_hit:
                         hit = True
                         break
-                mentioned[words] = hit
-            if hit:
-                selected.append(rule)
-                continue
-            if with_project:
+                mentioned[group] = hit
+            if not hit:
                 if project_hit is None:
                     project_hit = self._project_words is not None and self._project_words.search(text) is not None
-                if project_hit:
-                    selected.append(rule)
+                hit = project_hit
+            if hit:
+                selected.append(rule)
+        return selected
+
+    def _other_rules_by_words(self, text: str, relpath: str, ignored: frozenset[str]) -> list[type[Rule]]:
+        """The same for a file that is not Python: rules that read its kind of file."""
+        name = relpath.rsplit("/", 1)[-1]
+        test_file = is_test_file(relpath)
+        selected = []
+        for rule, words in self._triggers:
+            if rule.code in ignored or (test_file and rule.skip_test_files):
+                continue
+            if not any(fnmatch.fnmatch(name, p) for p in rule.file_patterns):
+                continue
+            if words is None or any(word in text for word in words):
+                selected.append(rule)
+            elif self._project_words is not None and self._project_words.search(text) is not None:
+                selected.append(rule)
         return selected
 
     def lint(self, path: str, relpath: str, source: SourceText, facts: FileFacts | None = None) -> LintResult:

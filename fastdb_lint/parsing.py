@@ -4,6 +4,7 @@ crash of the interpreter) and fast (nodes are built without LibCST's validation)
 from __future__ import annotations
 
 import ast
+import builtins
 import contextlib
 import dataclasses
 import functools
@@ -84,8 +85,29 @@ def parse_module(text: str, *, compiled: bool = False) -> cst.Module:
 
 
 def _parse(text: str) -> cst.Module:
-    with gc_paused(), _fast_node_construction():
+    with gc_paused():
+        if _fast_construction_pays(len(text)):
+            with _fast_node_construction():
+                return cst.parse_module(text)
         return cst.parse_module(text)
+
+
+# Building the fast initializers costs about as much as they save on this many
+# characters of parsing; a process that parses less (one small file) does without.
+_FAST_CONSTRUCTION_AFTER = 100_000
+_PARSED_CHARS = 0
+
+
+def _fast_construction_pays(size: int) -> bool:
+    global _PARSED_CHARS
+    _PARSED_CHARS += size
+    return _PARSED_CHARS >= _FAST_CONSTRUCTION_AFTER or _fast_initializers.cache_info().currsize > 0
+
+
+def prepare_fast_parsing() -> None:
+    """Build what fast parsing needs now (in a process about to fork workers that
+    will parse much, so that they inherit it)."""
+    _fast_initializers()
 
 
 _CONSTRUCTION_LOCK = threading.Lock()
@@ -121,43 +143,80 @@ def _fast_initializers() -> tuple[tuple[type, Callable[..., None], Callable[...,
 def _initializer(cls: type) -> Callable[..., None] | None:
     """The ``__init__`` of the frozen dataclass ``cls`` without ``__post_init__`` (that
     is, without LibCST's ``_validate()``), setting slots through their descriptors;
-    None for a class it cannot stand in for."""
-    names: dict[str, object] = {"_object_setattr": object.__setattr__, "_FACTORY": _HAS_DEFAULT_FACTORY}
-    params: list[str] = []
-    body: list[str] = []
-    for number, spec in enumerate(dataclasses.fields(cls)):
-        if not spec.init or spec.kw_only or not spec.name.isidentifier():
+    None for a class it cannot stand in for.
+
+    Its code is a template shared by every class whose fields are slots at the same
+    places (a few dozen templates for LibCST's hundreds of classes), with the fields'
+    names as parameter names, their defaults as the function's defaults, and the
+    setters, factories and names in its closure: compiling one function per class
+    would cost more than it saves on a small run."""
+    specs = dataclasses.fields(cls)
+    values: dict[str, object] = {"_FACTORY": _HAS_DEFAULT_FACTORY, "_object_setattr": object.__setattr__}
+    defaults: list[object] = []
+    slots: list[bool] = []
+    for number, spec in enumerate(specs):
+        name = spec.name
+        if not spec.init or spec.kw_only or not name.isidentifier() or name.startswith("_") or name == "self":
             return None
-        name, value = spec.name, spec.name
         if spec.default is not dataclasses.MISSING:
-            names[f"_default_{number}"] = spec.default
-            params.append(f"{name}=_default_{number}")
+            defaults.append(spec.default)
         elif spec.default_factory is not dataclasses.MISSING:
-            names[f"_factory_{number}"] = spec.default_factory
-            params.append(f"{name}=_FACTORY")
-            value = f"_factory_{number}() if {name} is _FACTORY else {name}"
-        else:
-            params.append(name)
+            defaults.append(_HAS_DEFAULT_FACTORY)
+            values[f"_factory_{number}"] = spec.default_factory
+        elif defaults:
+            return None  # a required field after one with a default: not a dataclass signature
         slot = next((klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__), None)
-        if isinstance(slot, types.MemberDescriptorType):
-            names[f"_set_{number}"] = slot.__set__
-            body.append(f"_set_{number}(self, {value})")
+        is_slot = isinstance(slot, types.MemberDescriptorType)
+        slots.append(is_slot)
+        if is_slot:
+            values[f"_set_{number}"] = slot.__set__  # type: ignore[union-attr]
         else:
-            body.append(f"_object_setattr(self, {name!r}, {value})")
-    lines = [f"def __init__({', '.join(['self', *params])}):"]
-    lines.extend(f"    {line}" for line in body or ["pass"])
-    source = "\n".join([f"def _make({', '.join(names)}):", *(f"    {line}" for line in lines), "    return __init__"])
-    scope: dict[str, Any] = {}
-    exec(compile(source, f"<fastdb-lint {cls.__name__}.__init__>", "exec"), scope)
-    init: Callable[..., None] = scope["_make"](**names)
+            values[f"_name_{number}"] = name
+    template = _template(tuple(slots))
+    closure = tuple(types.CellType(values.get(name)) for name in template.co_freevars)
+    code = template.replace(
+        co_varnames=("self", *(spec.name for spec in specs)),
+        co_name="__init__",
+        co_qualname=f"{cls.__qualname__}.__init__",
+    )
+    init = types.FunctionType(code, {"__builtins__": builtins}, "__init__", tuple(defaults) or None, closure)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     return init
+
+
+@functools.cache
+def _template(slots: tuple[bool, ...]) -> types.CodeType:
+    """The code of an initializer for fields that are slots where ``slots`` says so:
+    each argument (or, when it is the factory sentinel, what its factory makes) set
+    through its slot's setter or ``object.__setattr__``."""
+    params = [f"_arg_{number}" for number in range(len(slots))]
+    free = ["_FACTORY", "_object_setattr"]
+    body = []
+    for number, is_slot in enumerate(slots):
+        value = f"_factory_{number}() if _arg_{number} is _FACTORY else _arg_{number}"
+        free.append(f"_factory_{number}")
+        if is_slot:
+            free.append(f"_set_{number}")
+            body.append(f"_set_{number}(self, {value})")
+        else:
+            free.append(f"_name_{number}")
+            body.append(f"_object_setattr(self, _name_{number}, {value})")
+    source = "\n".join(
+        [
+            f"def _make({', '.join(free)}):",
+            f"    def __init__({', '.join(['self', *params])}):",
+            *(f"        {line}" for line in body or ["pass"]),
+            "    return __init__",
+        ]
+    )
+    outer = compile(source, "<fastdb-lint node initializer>", "exec").co_consts[0]
+    return next(const for const in outer.co_consts if isinstance(const, types.CodeType))
 
 
 @contextlib.contextmanager
 def _fast_node_construction() -> Iterator[None]:
     """Node classes built meanwhile (the parser's nodes) skip ``_validate()`` and set
-    their fields through their slot descriptors: about a fifth of a parse. LibCST
+    their fields through their slot descriptors: about a tenth of a parse. LibCST
     validates every node it constructs, the parser's too, though what it builds from
     source text is valid by construction. Nodes that fixes build are validated as
     always, outside a parse."""

@@ -263,13 +263,15 @@ def _prepare_index() -> None:
 
 
 def _import_lint_pass() -> None:
-    """LibCST and the rules, which the lint pass's workers then inherit: imported while
-    the index pass's workers run, not after them."""
+    """LibCST, the rules and what fast parsing needs, which the lint pass's workers then
+    inherit: made while the index pass's workers run, not after them."""
+    from fastdb_lint.parsing import prepare_fast_parsing
     from fastdb_lint.registry import all_rules
 
     import fastdb_lint.engine  # noqa: F401
 
     all_rules()
+    prepare_fast_parsing()
 
 
 _WORK: tuple[Engine, RunOptions] | None = None

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import libcst as cst
 import pytest
 
-from fastdb_lint.parsing import _fast_initializers, _fast_node_construction, parse_module
+from fastdb_lint.parsing import _fast_initializers, _fast_node_construction, parse_module, prepare_fast_parsing
 
 
 def parse_threads() -> list[threading.Thread]:
@@ -75,6 +75,7 @@ def test_parse_in_a_forked_child():
 
 def test_parsing_skips_node_validation_only_while_it_parses():
     code = "async def f(session):\n    return (await session.execute(q)).scalars()\n"
+    prepare_fast_parsing()
     module = parse_module(code)
     assert module.code == code and module.deep_equals(cst.parse_module(code))
     # Outside a parse, an invalid node is refused as LibCST always does.
@@ -184,3 +185,21 @@ def test_nodes_stay_frozen_and_the_initializers_are_restored():
     assert cst.Name.__dict__["__init__"] is original
     with pytest.raises(dataclasses.FrozenInstanceError):
         module.body[0].body[0].targets[0].target.value = "other"  # type: ignore[attr-defined,misc]
+
+
+def test_a_small_parse_does_without_the_fast_initializers():
+    import subprocess
+    import sys
+
+    script = (
+        "from fastdb_lint import parsing\n"
+        "built = parsing._fast_initializers.cache_info().currsize\n"
+        "parsing.parse_module('x = 1\\n')\n"
+        "print(built, parsing._fast_initializers.cache_info().currsize)\n"
+        "text = 'value = call(a, b=[1, 2])\\n' * (parsing._FAST_CONSTRUCTION_AFTER // 20)\n"
+        "assert parsing.parse_module(text).code == text\n"
+        "print(parsing._fast_initializers.cache_info().currsize)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "0", "1"]

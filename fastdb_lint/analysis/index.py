@@ -729,18 +729,21 @@ class ProjectIndex:
             self.lifespans |= facts.lifespans
         self._depends_names = {d.rsplit(".", 1)[-1] for d in self.depends}
         self._disposed: set[str] | None = None
+        self._found_modules: dict[str, FileFacts | None] = {}
 
     def find_module(self, module: str) -> FileFacts | None:
         found = self.files.get(module)
         if found is not None:
             return found
+        try:
+            return self._found_modules[module]
+        except KeyError:
+            pass
         last = module.rsplit(".", 1)[-1]
-        candidates = [
-            m
-            for m in self._by_last.get(last, ())
-            if m.endswith("." + module) or module.endswith("." + m)
-        ]
-        return self.files[candidates[0]] if len(candidates) == 1 else None
+        suffix = "." + module
+        candidates = [m for m in self._by_last.get(last, ()) if m.endswith(suffix) or module.endswith("." + m)]
+        found = self._found_modules[module] = self.files[candidates[0]] if len(candidates) == 1 else None
+        return found
 
     def _split(self, qualname: str) -> tuple[FileFacts, str] | None:
         module, _, name = qualname.rpartition(".")
