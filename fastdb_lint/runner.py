@@ -265,13 +265,17 @@ def _prepare_index() -> None:
 def _import_lint_pass() -> None:
     """LibCST, the rules and what fast parsing needs, which the lint pass's workers then
     inherit: made while the index pass's workers run, not after them."""
-    from fastdb_lint.parsing import prepare_fast_parsing
-    from fastdb_lint.registry import all_rules
+    from fastdb_lint.memory import gc_paused
 
-    import fastdb_lint.engine  # noqa: F401
+    # What this makes lives as long as the run: collections in the meantime free nothing.
+    with gc_paused():
+        from fastdb_lint.parsing import prepare_fast_parsing
+        from fastdb_lint.registry import all_rules
 
-    all_rules()
-    prepare_fast_parsing()
+        import fastdb_lint.engine  # noqa: F401
+
+        all_rules()
+        prepare_fast_parsing()
 
 
 _WORK: tuple[Engine, RunOptions] | None = None
