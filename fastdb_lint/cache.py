@@ -47,15 +47,27 @@ def build_id() -> str:
     global _BUILD
     if _BUILD is None:
         digest = hashlib.blake2b(digest_size=16)
-        package = Path(__file__).resolve().parent
-        for path in sorted(package.rglob("*.py")):
+        package = os.path.dirname(os.path.abspath(__file__))
+        for relative in _sources(package):
             try:
-                digest.update(path.relative_to(package).as_posix().encode())
-                digest.update(path.read_bytes())
+                with open(os.path.join(package, relative), "rb") as handle:
+                    data = handle.read()
             except OSError:
-                pass
+                continue
+            digest.update(relative.replace(os.sep, "/").encode())
+            digest.update(data)
         _BUILD = f"{__version__}-{digest.hexdigest()}"
     return _BUILD
+
+
+def _sources(package: str) -> list[str]:
+    """The package's ``.py`` files, relative to it, in a stable order."""
+    found: list[str] = []
+    for directory, subdirs, files in os.walk(package):
+        subdirs[:] = [name for name in subdirs if name != "__pycache__"]
+        base = os.path.relpath(directory, package)
+        found.extend(name if base == "." else os.path.join(base, name) for name in files if name.endswith(".py"))
+    return sorted(found, key=lambda name: name.replace(os.sep, "/"))
 
 
 def _key(*parts: str) -> str:
@@ -76,6 +88,7 @@ def project_fingerprint(facts_digests: list[tuple[str, str]]) -> str:
 class Cache:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._root = os.fspath(directory)
         self._ready = False
         self.hits = 0
         self.misses = 0
@@ -83,7 +96,11 @@ class Cache:
     # -- storage ----------------------------------------------------------------
 
     def _path(self, kind: str, key: str) -> Path:
-        return self.directory / kind / key[:2] / key[2:]
+        return Path(self._location(kind, key))
+
+    def _location(self, kind: str, key: str) -> str:
+        sep = os.sep
+        return f"{self._root}{sep}{kind}{sep}{key[:2]}{sep}{key[2:]}"
 
     def _prepare(self) -> None:
         if self._ready:
@@ -99,7 +116,8 @@ class Cache:
 
     def _read(self, kind: str, key: str) -> bytes | None:
         try:
-            data = self._path(kind, key).read_bytes()
+            with open(self._location(kind, key), "rb") as handle:
+                data = handle.read()
         except OSError:
             self.misses += 1
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -144,3 +145,13 @@ def test_a_fully_cached_run_imports_neither_libcst_nor_the_rules(app, tmp_path):
     edited_modules, edited_report = loaded_modules()
     assert "libcst" in edited_modules
     assert edited_report == cold_report
+
+
+def test_the_build_id_reads_every_source_of_the_package(tmp_path: Path) -> None:
+    from fastdb_lint.cache import _sources
+
+    for relative in ("a.py", "rules/b.py", "rules/__pycache__/b.cpython-311.py", "notes.txt", "z/deep/c.py"):
+        target = tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("x = 1\n", encoding="utf-8")
+    assert [name.replace(os.sep, "/") for name in _sources(str(tmp_path))] == ["a.py", "rules/b.py", "z/deep/c.py"]
