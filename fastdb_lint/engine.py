@@ -135,23 +135,29 @@ class Engine:
         """The enabled rules worth running on a file: not ignored for its path, and
         whose trigger words the text mentions (or the project's symbols, for rules
         that read them); with the file's ``shape``, only those that can apply to it."""
-        selected = self._rules_by_words(text, relpath)
-        return selected if shape is None else self._applicable(selected, shape)
+        return self._rules_by_words(text, relpath, shape)
 
     def _applicable(self, rules: list[type[Rule]], shape: FileShape) -> list[type[Rule]]:
         terms = self.terms
         return [rule for rule in rules if rule.applies(shape, terms)]
 
-    def _rules_by_words(self, text: str, relpath: str) -> list[type[Rule]]:
+    def _rules_by_words(self, text: str, relpath: str, shape: FileShape | None = None) -> list[type[Rule]]:
+        """The rules whose words (or the project's symbols) ``text`` mentions; with the
+        file's ``shape``, among those that can apply to it."""
         ignored = self.ignored_codes(relpath)
         if not relpath.endswith((".py", ".pyi")):
-            return self._other_rules_by_words(text, relpath, ignored)
+            selected = self._other_rules_by_words(text, relpath, ignored)
+            return selected if shape is None else self._applicable(selected, shape)
+        plan = self._python_plan(ignored, is_test_file(relpath))
+        if shape is not None:
+            terms = self.terms
+            plan = [(rule, group) for rule, group in plan if rule.applies(shape, terms)]
         word_sets = self._word_sets
         mentioned: list[bool | None] = [None] * len(word_sets)
         found: dict[str, bool] = {}
         project_hit: bool | None = None
         selected = []
-        for rule, group in self._python_plan(ignored, is_test_file(relpath)):
+        for rule, group in plan:
             if group < 0:
                 selected.append(rule)
                 continue
@@ -200,24 +206,30 @@ class Engine:
             return self._lint_other(path, relpath, source, self.rules_for(source.text, relpath))
         if facts is None:
             facts = self.project.by_path.get(path)
-        rules = self._rules_by_words(source.text, relpath)
-        # A file without rules is still read when it mentions the database vocabulary,
-        # to report syntax errors.
-        if not rules and (self._candidate is None or not self._candidate.search(source.text)):
-            return result
-        compiled = facts is not None and facts.parse_ok
-        shape = facts.shape if facts is not None else None
-        if shape is None and (facts is None or facts.parse_ok):
-            # Not indexed (or the shape was not kept): it comes from a stdlib parse, far
-            # cheaper than LibCST's.
-            tree = parse_or_none(source.text)
-            if tree is not None:
-                shape, compiled = file_shape(tree), True
-        if shape is not None:
-            # The file is known to parse: only rules that can apply to it need LibCST.
-            rules = self._applicable(rules, shape)
+        if facts is not None and facts.parse_ok and facts.shape is not None:
+            # Indexed: the file is known to parse, and only the rules that can apply to
+            # its shape (a few set lookups each) have their words searched.
+            rules = self._rules_by_words(source.text, relpath, facts.shape)
             if not rules:
                 return result
+            compiled = True
+        else:
+            rules = self._rules_by_words(source.text, relpath)
+            # A file without rules is still read when it mentions the database
+            # vocabulary, to report syntax errors.
+            if not rules and (self._candidate is None or not self._candidate.search(source.text)):
+                return result
+            compiled = facts is not None and facts.parse_ok
+            if facts is None or facts.parse_ok:
+                # Not indexed (or the shape was not kept): the shape comes from a stdlib
+                # parse, far cheaper than LibCST's.
+                tree = parse_or_none(source.text)
+                if tree is not None:
+                    # The file is known to parse: only rules that can apply need LibCST.
+                    rules = self._applicable(rules, file_shape(tree))
+                    compiled = True
+                    if not rules:
+                        return result
         try:
             module = parse_module(source.text, compiled=compiled)
         except cst.ParserSyntaxError as exc:
