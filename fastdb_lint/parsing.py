@@ -174,11 +174,9 @@ def _initializer(cls: type) -> Callable[..., None] | None:
             values[f"_name_{number}"] = name
     template = _template(tuple(slots))
     closure = tuple(types.CellType(values.get(name)) for name in template.co_freevars)
-    code = template.replace(
-        co_varnames=("self", *(spec.name for spec in specs)),
-        co_name="__init__",
-        co_qualname=f"{cls.__qualname__}.__init__",
-    )
+    code = template.replace(co_varnames=("self", *(spec.name for spec in specs)), co_name="__init__")
+    if hasattr(code, "co_qualname"):  # Python 3.11+
+        code = code.replace(co_qualname=f"{cls.__qualname__}.__init__")
     init = types.FunctionType(code, {"__builtins__": builtins}, "__init__", tuple(defaults) or None, closure)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     return init
