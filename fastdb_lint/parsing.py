@@ -16,11 +16,11 @@ import types
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import _HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
-from typing import Any
 
 import libcst as cst
 
 from fastdb_lint.memory import gc_paused
+from fastdb_lint.walk import NODE_TYPES
 
 # LibCST's native parser recurses on the C stack: input nested deeply enough crashes the
 # interpreter instead of raising. CPython's parser refuses such input with an error, so
@@ -119,21 +119,9 @@ def _fast_initializers() -> tuple[tuple[type, Callable[..., None], Callable[...,
     """``(node class, its own __init__, a faster one)`` for every concrete LibCST node
     class."""
     found: list[tuple[type, Callable[..., None], Callable[..., None]]] = []
-    seen: set[type] = set()
-    stack: list[type] = [cst.CSTNode]
-    while stack:
-        cls = stack.pop()
-        for sub in cls.__subclasses__():
-            if sub not in seen:
-                seen.add(sub)
-                stack.append(sub)
+    for cls in sorted(NODE_TYPES, key=lambda node_type: node_type.__qualname__):
         own = cls.__dict__.get("__init__")
-        if (
-            own is not None
-            and dataclasses.is_dataclass(cls)
-            and not inspect.isabstract(cls)
-            and cls.__module__.startswith("libcst.")
-        ):
+        if own is not None and not inspect.isabstract(cls) and cls.__module__.startswith("libcst."):
             faster = _initializer(cls)
             if faster is not None:
                 found.append((cls, own, faster))

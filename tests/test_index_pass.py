@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from fastdb_lint.analysis.index import collect_facts
 
 
