@@ -688,3 +688,23 @@ def test_receiver_argument_and_assigned_chains() -> None:
     # A literal argument has neither calls nor a name.
     assert not [entry for entry in found.argument_chains if entry[2] == "" and not entry[1]]
     assert {("rows", frozenset({"all", "scalars"}), "session"), ("count", frozenset({"len"}), "len")} <= found.assigned_chains
+
+
+def test_task_argument_names() -> None:
+    found = shape(
+        """
+        tasks.add_task(notify, incident.id, session=db, when=lambda: later(clock))
+        BackgroundTask(partial(export, conn), *rest)
+        other(kept_out)
+        """
+    ).task_argument_names
+    assert found == {"notify", "incident", "db", "later", "clock", "partial", "export", "conn", "rest"}
+    # Under another name, the calls cannot be told apart: every name counts.
+    aliased = shape(
+        """
+        from starlette.background import BackgroundTask as Job
+        Job(notify, db)
+        other(kept_in)
+        """
+    )
+    assert aliased.task_argument_names == aliased.names

@@ -181,6 +181,10 @@ class FileShape:
     # with the name: ``("rows", {"all", "scalars"}, "session")`` for
     # ``rows = (await session.scalars(stmt)).all()``.
     assigned_chains: frozenset[tuple[str, frozenset[str], str]]
+    # Every name (``ast.Name``) anywhere inside the arguments of a call whose callee's
+    # last name is ``add_task`` or ``BackgroundTask``; every name of the file when one
+    # of these is bound by an import ``as`` (its calls cannot be told by name).
+    task_argument_names: frozenset[str]
 
 
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -408,6 +412,8 @@ _KIND_BINDERS = frozenset({ast.arguments, ast.Assign, ast.AnnAssign, ast.With, a
 # Methods whose result's kind the session analysis derives from the receiver's kind.
 _KIND_FROM_RECEIVER = ("begin", "connect")
 _NO_NAMES: frozenset[str] = frozenset()
+# Callees that hand their arguments to a background task.
+_TASK_SUBMITTERS = frozenset({"add_task", "BackgroundTask"})
 
 
 def _identifiers(node: ast.AST | None, out: set[str]) -> None:
@@ -590,6 +596,7 @@ def file_shape(tree: ast.Module) -> FileShape:
     assigned_chains: set[tuple[str, frozenset[str], str]] = set()
     base_names: list[str] = []
     called_names: list[tuple[str, int]] = []
+    task_arguments: list[ast.expr] = []
 
     def record_call(name: str, flags: int) -> None:
         calls.add(name)
@@ -648,6 +655,9 @@ def file_shape(tree: ast.Module) -> FileShape:
                     called_names.append((name, flags))
                 if flags & _IN_LAMBDA:
                     lambda_calls.add(name)
+                if name in _TASK_SUBMITTERS:
+                    task_arguments.extend(node.args)
+                    task_arguments.extend(keyword.value for keyword in node.keywords)
                 if _unindexed(node):
                     if any(k.arg == "foreign_key" for k in node.keywords):
                         unindexed_foreign_keys.add(name)
@@ -866,6 +876,12 @@ def file_shape(tree: ast.Module) -> FileShape:
         keyword_value_names.add(f"{keyword}={value_name}{suffix}")
         if type(value) is ast.Name and value_name in aliases:
             keyword_value_names.add(f"{keyword}={aliases[value_name]}{suffix}")
+    if _TASK_SUBMITTERS.isdisjoint(aliases.values()):
+        task_argument_names = {
+            child.id for argument in task_arguments for child in ast.walk(argument) if type(child) is ast.Name
+        }
+    else:
+        task_argument_names = names
     return FileShape(
         names=frozenset(names),
         calls=frozenset(calls),
@@ -913,4 +929,5 @@ def file_shape(tree: ast.Module) -> FileShape:
         receiver_chains=_with_original_callees(receiver_chains, aliases),
         argument_chains=_with_original_callees(argument_chains, aliases, named=True),
         assigned_chains=_with_original_callees(assigned_chains, aliases),
+        task_argument_names=frozenset(task_argument_names),
     )

@@ -12,7 +12,7 @@ from fastdb_lint.analysis.sessions import product_of
 from fastdb_lint.analysis.sqlalchemy_api import CLASS_KINDS, SESSION_CLASSES, DbKind
 from fastdb_lint.analysis.syntax import dotted_cst, string_value
 from fastdb_lint.rules.base import Invalid, ProjectTerms, Rule, Valid
-from fastdb_lint.analysis.preconditions import last_names, SESSION_SOURCES, may_see_db_object
+from fastdb_lint.analysis.preconditions import last_names, SESSION_SOURCES, may_see_db_object, typed_names
 
 if TYPE_CHECKING:
     from fastdb_lint.analysis.shape import FileShape
@@ -1815,10 +1815,11 @@ class SessionInBackgroundTask(Rule):
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
         # `add_task` counts on a `BackgroundTasks()` local or a parameter annotated with
-        # it; the session handed over is one the analysis knows.
+        # it; what is reported is a name the session analysis may type, passed in the
+        # call (directly, or through `partial(...)` or a `lambda`).
         calls = shape.calls
         tasks = _BACKGROUND_TASK_NAME in calls or ("add_task" in calls and _BACKGROUND_TASKS_NAME in shape.names)
-        return tasks and may_see_db_object(shape, project, SESSION_SOURCES)
+        return tasks and not shape.task_argument_names.isdisjoint(typed_names(shape, project, SESSION_SOURCES))
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)

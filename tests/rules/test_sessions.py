@@ -908,6 +908,45 @@ def test_tasks_and_background_tasks_preconditions() -> None:
         tasks.add_task(send_welcome, db)
     """
     _applies_and_reports(aliased, "FDB109")
+    # The task is handed ids only; the session is typed elsewhere in the file.
+    ids_only = """
+    from fastapi import APIRouter, BackgroundTasks, Depends
+    from sqlalchemy.orm import Session
+
+    router = APIRouter()
+
+    @router.post("/incidents")
+    def create(tasks: BackgroundTasks, db: Session = Depends(get_db)):
+        incident = save(db)
+        tasks.add_task(notify, incident_id=incident.id, organization=org)
+    """
+    assert not _applies(ids_only, "FDB109")
+    through_partial = """
+    from functools import partial
+    from fastapi import APIRouter, BackgroundTasks, Depends
+    from sqlalchemy.orm import Session
+
+    router = APIRouter()
+
+    @router.post("/incidents")
+    def create(tasks: BackgroundTasks, db: Session = Depends(get_db)):
+        tasks.add_task(partial(notify, db))
+    """
+    _applies_and_reports(through_partial, "FDB109")
+    through_lambda = through_partial.replace("partial(notify, db)", "lambda: notify(db)")
+    _applies_and_reports(through_lambda, "FDB109")
+    aliased_task = """
+    from fastapi import APIRouter, Depends
+    from starlette.background import BackgroundTask as Job
+    from sqlalchemy.orm import Session
+
+    router = APIRouter()
+
+    @router.post("/incidents")
+    def create(db: Session = Depends(get_db)):
+        return Response(background=Job(notify, db))
+    """
+    _applies_and_reports(aliased_task, "FDB109")
 
 
 def test_session_created_in_route_needs_a_route_decorator_and_a_creation() -> None:
