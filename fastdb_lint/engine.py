@@ -89,32 +89,47 @@ class Engine:
         self.sessions = SessionTypes(project)
         self.terms = terms if terms is not None else project_terms(project, self.sessions)
         extra = self.terms.session_names | self.terms.model_names
-        # Per rule: its own words (None: every file); a file that mentions the project's
-        # symbols is read for every rule with words too.
-        self._triggers: list[tuple[type[Rule], tuple[str, ...] | None]] = []
+        # Rules share words (most use the base triggers): each distinct set of words is
+        # searched once per file. Per rule: the index of its words in ``_word_sets``, or
+        # -1 when it reads every file; a file that mentions the project's symbols is read
+        # for every rule with words too.
+        self._word_sets: list[tuple[str, ...]] = []
+        groups: dict[tuple[str, ...], int] = {}
+        self._groups: list[tuple[type[Rule], int]] = []
         for rule in self.rules:
-            words = rule.trigger_words()
-            self._triggers.append((rule, tuple(sorted(set(words), key=len)) if words else None))
+            words = tuple(sorted(set(rule.trigger_words()), key=len))
+            if words and words not in groups:
+                groups[words] = len(self._word_sets)
+                self._word_sets.append(words)
+            self._groups.append((rule, groups[words] if words else -1))
         self._project_words = words_regex(extra - set(BASE_TRIGGERS))
         self._candidate = words_regex(set(BASE_TRIGGERS) | extra)
-        # Rules share words (most use the base triggers): each set of words is searched
-        # once per file, and the rules a Python file is read for depend only on which
-        # codes its path ignores and on whether it is a test file.
-        self._word_sets = list(dict.fromkeys(words for _, words in self._triggers if words is not None))
+        # The rules a Python file may be read for depend only on which codes its path
+        # ignores and on whether it is a test file.
         self._python_plans: dict[tuple[frozenset[str], bool], list[tuple[type[Rule], int]]] = {}
 
-    def _python_plan(self, ignored: frozenset[str], test_file: bool) -> list[tuple[type[Rule], int]]:
-        """The rules a Python file may be read for, each with the index of its words in
-        ``_word_sets`` (-1: read for every file)."""
-        key = (ignored, test_file)
-        plan = self._python_plans.get(key)
-        if plan is None:
-            plan = self._python_plans[key] = [
-                (rule, -1 if words is None else self._word_sets.index(words))
-                for rule, words in self._triggers
-                if rule.code not in ignored and not (test_file and rule.skip_test_files)
-            ]
-        return plan
+    def _plan(self, relpath: str, ignored: frozenset[str]) -> list[tuple[type[Rule], int]]:
+        """The rules a file may be read for (not ignored for its path; for a file that is
+        not Python, those that handle its name), each with its group of words."""
+        test_file = is_test_file(relpath)
+        if relpath.endswith((".py", ".pyi")):
+            key = (ignored, test_file)
+            plan = self._python_plans.get(key)
+            if plan is None:
+                plan = self._python_plans[key] = [
+                    (rule, group)
+                    for rule, group in self._groups
+                    if rule.code not in ignored and not (test_file and rule.skip_test_files)
+                ]
+            return plan
+        name = relpath.rsplit("/", 1)[-1]
+        return [
+            (rule, group)
+            for rule, group in self._groups
+            if rule.code not in ignored
+            and not (test_file and rule.skip_test_files)
+            and any(fnmatch.fnmatch(name, pattern) for pattern in rule.file_patterns)
+        ]
 
     # -- per file -------------------------------------------------------------
 
@@ -131,24 +146,16 @@ class Engine:
                     codes |= {r.code for r in self.rules if selector == "ALL" or r.code.startswith(selector)}
         return frozenset(codes)
 
-    def rules_for(self, text: str, relpath: str, shape: FileShape | None = None) -> list[type[Rule]]:
-        """The enabled rules worth running on a file: not ignored for its path, and
-        whose trigger words the text mentions (or the project's symbols, for rules
-        that read them); with the file's ``shape``, only those that can apply to it."""
-        return self._rules_by_words(text, relpath, shape)
-
     def _applicable(self, rules: list[type[Rule]], shape: FileShape) -> list[type[Rule]]:
         terms = self.terms
         return [rule for rule in rules if rule.applies(shape, terms)]
 
-    def _rules_by_words(self, text: str, relpath: str, shape: FileShape | None = None) -> list[type[Rule]]:
-        """The rules whose words (or the project's symbols) ``text`` mentions; with the
-        file's ``shape``, among those that can apply to it."""
-        ignored = self.ignored_codes(relpath)
-        if not relpath.endswith((".py", ".pyi")):
-            selected = self._other_rules_by_words(text, relpath, ignored)
-            return selected if shape is None else self._applicable(selected, shape)
-        plan = self._python_plan(ignored, is_test_file(relpath))
+    def rules_for(self, text: str, relpath: str, shape: FileShape | None = None) -> list[type[Rule]]:
+        """The enabled rules worth running on a file: not ignored for its path, and
+        whose trigger words the text mentions (or the project's symbols, for rules
+        that read them); with the file's ``shape``, only those that can apply to it,
+        whose words alone are then searched."""
+        plan = self._plan(relpath, self.ignored_codes(relpath))
         if shape is not None:
             terms = self.terms
             plan = [(rule, group) for rule, group in plan if rule.applies(shape, terms)]
@@ -180,22 +187,6 @@ class Engine:
                 selected.append(rule)
         return selected
 
-    def _other_rules_by_words(self, text: str, relpath: str, ignored: frozenset[str]) -> list[type[Rule]]:
-        """The same for a file that is not Python: rules that read its kind of file."""
-        name = relpath.rsplit("/", 1)[-1]
-        test_file = is_test_file(relpath)
-        selected = []
-        for rule, words in self._triggers:
-            if rule.code in ignored or (test_file and rule.skip_test_files):
-                continue
-            if not any(fnmatch.fnmatch(name, p) for p in rule.file_patterns):
-                continue
-            if words is None or any(word in text for word in words):
-                selected.append(rule)
-            elif self._project_words is not None and self._project_words.search(text) is not None:
-                selected.append(rule)
-        return selected
-
     def lint(self, path: str, relpath: str, source: SourceText, facts: FileFacts | None = None) -> LintResult:
         with gc_paused():
             return self._lint(path, relpath, source, facts)
@@ -209,12 +200,12 @@ class Engine:
         if facts is not None and facts.parse_ok and facts.shape is not None:
             # Indexed: the file is known to parse, and only the rules that can apply to
             # its shape (a few set lookups each) have their words searched.
-            rules = self._rules_by_words(source.text, relpath, facts.shape)
+            rules = self.rules_for(source.text, relpath, facts.shape)
             if not rules:
                 return result
             compiled = True
         else:
-            rules = self._rules_by_words(source.text, relpath)
+            rules = self.rules_for(source.text, relpath)
             # A file without rules is still read when it mentions the database
             # vocabulary, to report syntax errors.
             if not rules and (self._candidate is None or not self._candidate.search(source.text)):

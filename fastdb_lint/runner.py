@@ -324,7 +324,7 @@ def _run_project(
             reporter,
             prepare=_prepare_index,
             meanwhile=_import_lint_pass,
-            costs=[len(item.data or b"") for item in to_collect],
+            costs=_sizes(to_collect),
         )
         for item, facts in zip(to_collect, collected_facts):
             assert item.source is not None
@@ -377,7 +377,7 @@ def _run_project(
             pending,
             options.jobs,
             options.reporter("linting", len(pending)),
-            costs=[len(item.data or b"") for item in pending],
+            costs=_sizes(pending),
         )
     finally:
         _WORK = None
@@ -392,6 +392,11 @@ def _run_project(
                 Cache.result_key(item.digest, item.relpath, settings_fp, project_fp),
                 [{k: v for k, v in f.to_dict().items() if k != "path"} for f in outcome.findings],
             )
+
+
+def _sizes(items: list[_Input]) -> list[int]:
+    """What a file costs to index or lint, for spreading the work: its size."""
+    return [len(item.data or b"") for item in items]
 
 
 def _without_quiet_files(

@@ -24,6 +24,13 @@ def run_cli(*args: str, cwd: Path, stdin: bytes | None = None, env: dict[str, st
     )
 
 
+def run_python(script: str) -> str:
+    """Run ``script`` in a fresh interpreter (nothing imported yet); its standard output."""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 @pytest.fixture
 def cli():
     return run_cli

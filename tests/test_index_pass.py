@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastdb_lint.analysis.index import collect_facts
+from tests.conftest import run_python
 
 
 def facts_of(code: str):  # type: ignore[no-untyped-def]
@@ -68,9 +69,6 @@ def test_a_tree_too_deep_to_analyse_is_not_indexed():
 
 
 def test_the_index_pass_runs_without_importing_libcst():
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "from fastdb_lint.analysis.index import collect_facts\n"
@@ -81,6 +79,4 @@ def test_the_index_pass_runs_without_importing_libcst():
         "assert facts.parse_ok and facts.shape is not None and 'get' in facts.functions\n"
         "print(sorted(m for m in sys.modules if m == 'libcst' or m.startswith('libcst.')))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert run_python(script).strip() == "[]"

@@ -15,6 +15,7 @@ import libcst as cst
 import pytest
 
 from fastdb_lint.parsing import _fast_initializers, _fast_node_construction, parse_module, prepare_fast_parsing
+from tests.conftest import run_python
 
 
 def parse_threads() -> list[threading.Thread]:
@@ -180,7 +181,13 @@ def test_a_faster_initializer_sets_what_the_dataclass_would():
 
 
 def test_nodes_stay_frozen_and_the_initializers_are_restored():
+    prepare_fast_parsing()
     original = cst.Name.__dict__["__init__"]
+    faster = {cls: fast for cls, _, fast in _fast_initializers()}[cst.Name]
+    assert faster is not original
+    with _fast_node_construction():
+        assert cst.Name.__dict__["__init__"] is faster
+    assert cst.Name.__dict__["__init__"] is original
     module = parse_module("value = 1\n")
     assert cst.Name.__dict__["__init__"] is original
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -188,9 +195,6 @@ def test_nodes_stay_frozen_and_the_initializers_are_restored():
 
 
 def test_a_small_parse_does_without_the_fast_initializers():
-    import subprocess
-    import sys
-
     script = (
         "from fastdb_lint import parsing\n"
         "built = parsing._fast_initializers.cache_info().currsize\n"
@@ -200,6 +204,4 @@ def test_a_small_parse_does_without_the_fast_initializers():
         "assert parsing.parse_module(text).code == text\n"
         "print(parsing._fast_initializers.cache_info().currsize)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["0", "0", "1"]
+    assert run_python(script).split() == ["0", "0", "1"]
