@@ -18,6 +18,7 @@ from libcst.metadata import CodeRange
 
 from fastdb_lint.analysis.imports import canonical
 from fastdb_lint.analysis.syntax import dotted_cst
+from fastdb_lint.codegen import code_of
 from fastdb_lint.diagnostics import Applicability, Edit, Fix
 from fastdb_lint.source import SourceText
 from fastdb_lint.walk import NODE_TYPES, TRIVIA_TYPES, Walker
@@ -34,6 +35,8 @@ class NodeEdit:
     node: cst.CSTNode
     mode: Mode
     content: str | cst.CSTNode
+    # The code of a node ``content``, once generated.
+    code: str | None = None
 
 
 @dataclass
@@ -60,13 +63,19 @@ class FixBuilder(PendingFix):
         return self
 
     def replace(self, node: cst.CSTNode, new: cst.CSTNode | str) -> FixBuilder:
+        code = None
         if isinstance(new, cst.CSTNode):
             # A node is rendered on its own, outside its block: continuation lines that
-            # follow the block's indentation get that indentation written out.
-            indent = self._block_indent(node)
-            if indent:
-                new = _explicit_indent(new, indent)
-        self.edits.append(NodeEdit(node, "replace", new))
+            # follow the block's indentation get that indentation written out (there are
+            # none in code on one line).
+            module = self._ctx.module
+            code = code_of(module, new)
+            if "\n" in code or "\r" in code:
+                indent = self._block_indent(node)
+                if indent:
+                    new = _explicit_indent(new, indent)
+                    code = code_of(module, new)
+        self.edits.append(NodeEdit(node, "replace", new, code))
         return self
 
     def _block_indent(self, node: cst.CSTNode) -> str | None:
@@ -366,7 +375,9 @@ def resolve_fix(
             return None
         start = source.offset(code_range.start.line, code_range.start.column)
         end = source.offset(code_range.end.line, code_range.end.column)
-        content = edit.content if isinstance(edit.content, str) else module.code_for_node(edit.content)
+        content = edit.content
+        if not isinstance(content, str):
+            content = edit.code if edit.code is not None else code_of(module, content)
         if edit.mode == "replace":
             edits.append(Edit(start, end, content))
         elif edit.mode == "before":

@@ -34,6 +34,8 @@ import libcst as cst
 from libcst._nodes.internal import CodegenState
 from libcst._position import CodePosition, CodeRange
 
+from fastdb_lint.codegen import NO_RECORD
+
 _NEWLINE_RE = re.compile(r"\r\n?|\n")
 
 _Pos = tuple[int, int]
@@ -165,19 +167,6 @@ class _LineBreaks:
         return breaks + _line_breaks("\0".join(texts)) + default_newlines * self.default_newline_breaks
 
 
-class _Ignored:
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
-_IGNORED = _Ignored()
-
-
 class _Deferred:
     """Stands for a statement in a thinned-out body until code generation reaches it:
     then it is skipped (only the line moves) or generated."""
@@ -282,7 +271,7 @@ class _TargetedState(CodegenState):
     ) -> AbstractContextManager[None]:
         # Outside wanted nodes no range is needed.
         if not self.depth:
-            return _IGNORED
+            return NO_RECORD
         return self._record(node, start_node, end_node)
 
     def _record(

@@ -643,28 +643,76 @@ def test_method_receivers_and_kind_sources() -> None:
                 payload["x"].get("y")
         """
     )
+    none = frozenset()
+    # Scopes: the module (0), ``__init__`` (1), ``find`` (2).
+    assert [parent for parent, _ in found.scopes] == [-1, 0, 0]
+    assert found.scopes[1][1] == {"self", "session", "other"}
     assert {
-        ("get", frozenset({"self.session"})),
-        ("begin", frozenset({"SessionLocal"})),
-        ("execute", frozenset({"tx"})),
-        ("execute", frozenset({"connect", "engine"})),
-        ("scalars", frozenset({"self.session"})),
+        ("get", none, frozenset({"self.session"}), 2),
+        ("begin", frozenset({"SessionLocal"}), none, 2),
+        ("execute", frozenset({"tx"}), none, 2),
+        ("execute", frozenset({"engine"}), frozenset({"connect"}), 2),
+        ("scalars", none, frozenset({"self.session"}), 2),
     } <= found.method_receivers
     # An awaited result or a subscript cannot be typed: no entry.
-    assert not {method for method, _ in found.method_receivers} & {"all"}
-    assert ("get", frozenset({"self.session"})) in found.loop_method_receivers
-    assert ("execute", frozenset({"tx"})) not in found.loop_method_receivers
+    assert not {entry[0] for entry in found.method_receivers} & {"all"}
+    assert ("get", none, frozenset({"self.session"}), 2) in found.loop_method_receivers
+    assert ("execute", frozenset({"tx"}), none, 2) not in found.loop_method_receivers
     assert {
-        ("S", frozenset({"Session"})),
-        ("self.db", frozenset({"S"})),
-        ("session", frozenset({"S"})),
-        ("other", frozenset({"Depends", "get_db"})),
-        ("self.session", frozenset({"session"})),
-        ("tx", frozenset({"begin", "SessionLocal"})),
+        ("S", none, frozenset({"Session"}), 0),
+        ("self.db", none, frozenset({"S"}), 0),
+        ("session", none, frozenset({"S"}), 1),
+        ("other", none, frozenset({"Depends", "get_db"}), 1),
+        ("self.session", frozenset({"session"}), none, 1),
+        ("tx", frozenset({"SessionLocal"}), frozenset({"begin"}), 2),
     } <= found.kind_sources
     # Parameters without annotation or default, values that cannot be typed: no entry.
-    assert not {name for name, _ in found.kind_sources} & {"self", "ids", "i", "item"}
-    assert ("rows", frozenset({"all"})) in found.kind_sources
+    assert not {entry[0] for entry in found.kind_sources} & {"self", "ids", "i", "item"}
+    assert ("rows", none, frozenset({"all"}), 2) in found.kind_sources
+
+
+def test_scopes_follow_the_session_analysis() -> None:
+    found = shape(
+        """
+        from db import get_db as provide
+
+        @app.get("/")
+        def route(db: Session = Depends(provide)):
+            def nested(item):
+                db.add(item)
+                with factory() as tx:
+                    tx.flush()
+            handler = lambda s: s.commit()
+            class Local:
+                value = db
+                def method(self):
+                    value.merge(1)
+            return [row.refresh() for row in rows]
+
+        async def sibling(db):
+            db.query(User)
+        """
+    )
+    # route (1), nested (2), method (3), sibling (4): lambdas, comprehensions and class
+    # bodies belong to the scope around them.
+    assert found.scopes == ((-1, frozenset()), (0, {"db"}), (1, {"item"}), (1, {"self"}), (0, {"db"}))
+    none = frozenset()
+    assert {
+        ("add", frozenset({"db"}), none, 2),
+        ("flush", frozenset({"tx"}), none, 2),
+        ("commit", frozenset({"s"}), none, 1),
+        ("merge", frozenset({"value"}), none, 3),
+        ("refresh", frozenset({"row"}), none, 1),
+        ("query", frozenset({"db"}), none, 4),
+        # A decorator belongs to the def's scope: the analysis enters it there.
+        ("get", frozenset({"app"}), none, 1),
+    } <= found.method_receivers
+    assert {
+        ("provide", none, frozenset({"get_db"}), 0),
+        ("db", none, frozenset({"Session", "Depends", "provide"}), 1),
+        ("tx", frozenset({"factory"}), none, 2),
+        ("value", frozenset({"db"}), none, 1),
+    } <= found.kind_sources
 
 
 def test_receiver_argument_and_assigned_chains() -> None:

@@ -48,10 +48,11 @@ def may_see_db_object(shape: FileShape, project: ProjectTerms, sources: frozense
 
 def typed_names(shape: FileShape, project: ProjectTerms, sources: frozenset[str]) -> set[str]:
     """The names (``"self.x"`` for attributes of ``self``) the session analysis may give a
-    kind made by ``sources`` in a file of this shape: ``sources``, the project's symbols
-    that have a kind, and the names bound to what one of these names can type."""
+    kind made by ``sources`` somewhere in a file of this shape: ``sources``, the
+    project's symbols that have a kind, and the names bound to what one of these names
+    can type, in any scope."""
     typed = set(sources) | project.session_names
-    pending = [(name, names) for name, names in shape.kind_sources if name not in typed]
+    pending = [(name, scoped | other) for name, scoped, other, _ in shape.kind_sources if name not in typed]
     while pending:
         found = [name for name, names in pending if not names.isdisjoint(typed)]
         if not found:
@@ -61,18 +62,78 @@ def typed_names(shape: FileShape, project: ProjectTerms, sources: frozenset[str]
     return typed
 
 
+class _ScopeTyping:
+    """The plain names the session analysis may give a kind made by some sources, per
+    scope of a file. A name reads what the scope and those around it bind, up to the
+    nearest that has it as a parameter (parameters are bound on entry, before anything
+    can read them); without such a parameter, the module's imports and the project's
+    symbols too. What another scope binds is resolved there."""
+
+    def __init__(self, shape: FileShape, seeds: set[str], anywhere: set[str]) -> None:
+        self.scopes = shape.scopes
+        self.seeds = seeds
+        # What ``typed_names`` says of the whole file: a superset of every scope's.
+        self.anywhere = anywhere
+        self.bindings: dict[int, list[tuple[str, frozenset[str], frozenset[str]]]] = {}
+        for name, scoped, other, scope in shape.kind_sources:
+            self.bindings.setdefault(scope, []).append((name, scoped, other))
+        self.known: dict[int, set[str]] = {}
+
+    def typed(self, scope: int) -> set[str]:
+        known = self.known.get(scope)
+        if known is not None:
+            return known
+        anywhere = self.anywhere
+        typed: set[str] = set()
+        shadowed: set[str] = set()
+        where = scope
+        while where >= 0:
+            parent, parameters = self.scopes[where]
+            if where != scope:
+                for name, scoped, other in self.bindings.get(where, ()):
+                    if name not in shadowed and (
+                        not other.isdisjoint(anywhere) or (scoped and not scoped.isdisjoint(self.typed(where)))
+                    ):
+                        typed.add(name)
+            shadowed |= parameters
+            where = parent
+        typed |= self.seeds - shadowed
+        pending = [entry for entry in self.bindings.get(scope, ()) if entry[0] not in typed]
+        while pending:
+            found = [
+                name for name, scoped, other in pending if not other.isdisjoint(anywhere) or not scoped.isdisjoint(typed)
+            ]
+            if not found:
+                break
+            typed.update(found)
+            pending = [entry for entry in pending if entry[0] not in typed]
+        self.known[scope] = typed
+        return typed
+
+
 def receiver_may_be(
     shape: FileShape, project: ProjectTerms, sources: frozenset[str], methods: frozenset[str], *, loop: bool = False
 ) -> bool:
     """Whether a file of this shape calls one of ``methods`` (inside a loop, with
     ``loop``) on something the session analysis may give a kind made by ``sources``.
     The analysis types a receiver through a name (a parameter, a local or module value,
-    an import), the last name of an attribute or ``self.x``, or a callee (``begin()`` and
-    ``connect()`` through their receiver too), each typed by an annotation, a
-    ``Depends()`` default, a value, a ``with`` context or a project symbol."""
+    an import: see ``_ScopeTyping``), the last name of an
+    attribute or ``self.x``, or a callee (``begin()`` and ``connect()`` through their
+    receiver too), each typed by an annotation, a ``Depends()`` default, a value, a
+    ``with`` context or a project symbol."""
     receivers = shape.loop_method_receivers if loop else shape.method_receivers
-    candidates = [names for method, names in receivers if method in methods and names]
+    candidates = [(scoped, other, scope) for method, scoped, other, scope in receivers if method in methods]
     if not candidates:
         return False
-    typed = typed_names(shape, project, sources)
-    return any(not names.isdisjoint(typed) for names in candidates)
+    anywhere = typed_names(shape, project, sources)
+    scopes: _ScopeTyping | None = None
+    for scoped, other, scope in candidates:
+        if not other.isdisjoint(anywhere):
+            return True
+        if scoped.isdisjoint(anywhere):
+            continue
+        if scopes is None:
+            scopes = _ScopeTyping(shape, set(sources) | project.session_names, anywhere)
+        if not scoped.isdisjoint(scopes.typed(scope)):
+            return True
+    return False

@@ -153,20 +153,30 @@ class FileShape:
     # also bound to a call, an ``await`` or a name: ``n = v`` (annotated, chained and
     # ``:=`` included) or ``for n in v`` (comprehensions included).
     aug_call_owners: frozenset[str]
-    # For every method call ``r.m(...)``: ``(m, names)``, ``names`` being what the
-    # session analysis can give ``r`` a kind through (see ``_kind_names``); none for an
-    # ``await``, a subscript... (this and the next two leave out entries without names).
-    method_receivers: frozenset[tuple[str, frozenset[str]]]
+    # The function scopes, as the session analysis sees them: ``(parent, parameters)``
+    # for each, the parent by index; 0 is the module (``(-1, {})``). A ``def`` opens one
+    # (its decorators, parameters and annotations included), whose parameters are the
+    # named ones (not ``*args``/``**kwargs``); a class body, a lambda or a comprehension
+    # belongs to the scope around it.
+    scopes: tuple[tuple[int, frozenset[str]], ...]
+    # For every method call ``r.m(...)``: ``(m, scoped, other, scope)``, ``scoped`` and
+    # ``other`` being what the session analysis can give ``r`` a kind through (see
+    # ``_kind_names``): plain names, resolved in the call's ``scope``, and the rest
+    # (attribute names, ``"self.x"``), resolved the same way anywhere in the file. None
+    # for an ``await``, a subscript... (this and the next two leave out entries without
+    # names).
+    method_receivers: frozenset[tuple[str, frozenset[str], frozenset[str], int]]
     # The same for the method calls inside loops (as ``loop_calls``).
-    loop_method_receivers: frozenset[tuple[str, frozenset[str]]]
-    # ``(name, names)`` for every binding through which the session analysis can give a
-    # name a kind, ``names`` being what the kind can come from: a parameter (every
+    loop_method_receivers: frozenset[tuple[str, frozenset[str], frozenset[str], int]]
+    # ``(name, scoped, other, scope)`` for every binding through which the session
+    # analysis can give a name a kind in ``scope``, ``scoped`` and ``other`` being what
+    # the kind can come from (as for ``method_receivers``): a parameter (every
     # identifier of its annotation, string annotations included, and of its default); an
     # assignment, annotated or not, to a name or to ``self.x``/``cls.x`` (as ``"self.x"``:
     # the value's ``_kind_names`` and the annotation's identifiers); an annotation in a
     # class body (as ``"self.x"``); ``with ... as name`` (the context's ``_kind_names``);
-    # an import ``as`` (the original last name).
-    kind_sources: frozenset[tuple[str, frozenset[str]]]
+    # an import ``as`` (the original last name; in the module's scope wherever it is).
+    kind_sources: frozenset[tuple[str, frozenset[str], frozenset[str], int]]
     # ``(m, calls, root)`` for every method call ``r.m(...)``: the last names of the
     # callees along ``r``'s chain of calls, attributes and ``await``s, and the name the
     # chain starts from (``""`` if none): ``("delete", {"query", "filter"}, "db")`` for
@@ -177,6 +187,10 @@ class FileShape:
     # ``*``-unpacked), with the callee's last name: ``("execute", {"values", "update"},
     # "update")`` for ``session.execute(update(M).values(a=1))``.
     argument_chains: frozenset[tuple[str, frozenset[str], str]]
+    # For every ``.update()``/``.delete()`` called on a chain through a ``query()`` call:
+    # the method and the last names of the callees between it and the outermost
+    # ``query()``: ``("delete", {"filter"})`` for ``db.query(M).filter(c).delete()``.
+    query_writes: frozenset[tuple[str, frozenset[str]]]
     # The same for the value of every assignment to a name (``=``, annotated, ``:=``),
     # with the name: ``("rows", {"all", "scalars"}, "session")`` for
     # ``rows = (await session.scalars(stmt)).all()``.
@@ -196,6 +210,9 @@ _IN_LOOP, _IN_TRY, _IN_FUNCTION = 1, 2, 4
 # body of a ``try`` with a quiet ``except`` clause (see ``quiet_try_calls``).
 _IN_ASYNC_DEF, _IN_PLAIN_DEF, _IN_QUIET_TRY = 1024, 2048, 4096
 _IN_LAMBDA, _IN_CLASS = 8, 16
+# The bits above these flags hold the index of the function scope (see ``scope_parents``).
+_SCOPE_SHIFT = 16
+_FLAGS = (1 << _SCOPE_SHIFT) - 1
 # Fields of a function definition evaluated in the enclosing scope.
 _DEFINITION_TIME = ("decorator_list", "args", "returns", "type_params")
 _URL_SCHEME = re.compile(r"([A-Za-z0-9_+]*)://")
@@ -412,6 +429,8 @@ _KIND_BINDERS = frozenset({ast.arguments, ast.Assign, ast.AnnAssign, ast.With, a
 # Methods whose result's kind the session analysis derives from the receiver's kind.
 _KIND_FROM_RECEIVER = ("begin", "connect")
 _NO_NAMES: frozenset[str] = frozenset()
+# Methods of a query that write.
+_QUERY_WRITES = frozenset({"update", "delete"})
 # Callees that hand their arguments to a background task.
 _TASK_SUBMITTERS = frozenset({"add_task", "BackgroundTask"})
 
@@ -437,22 +456,23 @@ def _identifiers(node: ast.AST | None, out: set[str]) -> None:
             _string_annotation_names(child, out)
 
 
-def _kind_names(expr: ast.AST, out: set[str]) -> None:
-    """Add to ``out`` the names through which the session analysis can give ``expr`` a
-    kind: a name; the last name of an attribute (``"self.x"`` for ``self.x``/``cls.x``);
-    for a call, those of its callee and, for ``x.begin()``/``x.connect()``, those of ``x``."""
+def _kind_names(expr: ast.AST, scoped: set[str], other: set[str]) -> None:
+    """Add the names through which the session analysis can give ``expr`` a kind: a
+    name (to ``scoped``: which binding it reads depends on the scope); the last name of
+    an attribute (``"self.x"`` for ``self.x``/``cls.x``) to ``other``; for a call, those
+    of its callee and, for ``x.begin()``/``x.connect()``, those of ``x``."""
     cls = type(expr)
     if cls is ast.Name:
-        out.add(expr.id)
+        scoped.add(expr.id)
     elif cls is ast.Attribute:
         owner = expr.value
-        out.add(f"self.{expr.attr}" if type(owner) is ast.Name and owner.id in ("self", "cls") else expr.attr)
+        other.add(f"self.{expr.attr}" if type(owner) is ast.Name and owner.id in ("self", "cls") else expr.attr)
     elif cls is ast.Call:
         func = expr.func
         if type(func) is not ast.Call:
-            _kind_names(func, out)
+            _kind_names(func, scoped, other)
         if type(func) is ast.Attribute and func.attr in _KIND_FROM_RECEIVER:
-            _kind_names(func.value, out)
+            _kind_names(func.value, scoped, other)
 
 
 def _binding_key(target: ast.AST) -> str | None:
@@ -482,6 +502,30 @@ def _chain(expr: ast.AST) -> tuple[frozenset[str], str]:
             return (frozenset(calls) if calls else _NO_NAMES), expr.id if cls is ast.Name else ""
 
 
+def _after_query(expr: ast.AST) -> tuple[frozenset[str], str]:
+    """The last names of the callees along ``expr``'s chain of calls, attributes and
+    ``await``s outside its outermost ``query()`` call, and ``"query"``; without such a
+    call, those of the whole chain and the name of the function the chain starts by
+    calling (``""`` if none)."""
+    names: set[str] = set()
+    while True:
+        cls = type(expr)
+        if cls is ast.Await:
+            expr = expr.value
+        elif cls is ast.Call:
+            func = expr.func
+            name = _last_name(func)
+            if name == "query" or type(func) is ast.Name:
+                return frozenset(names), func.id if type(func) is ast.Name else "query"
+            if name is not None:
+                names.add(name)
+            expr = func
+        elif cls is ast.Attribute:
+            expr = expr.value
+        else:
+            return frozenset(names), ""
+
+
 def _with_original_callees(
     chains: set[tuple[str, frozenset[str], str]], aliases: dict[str, str], *, named: bool = False
 ) -> frozenset[tuple[str, frozenset[str], str]]:
@@ -497,48 +541,51 @@ def _with_original_callees(
     return frozenset(out)
 
 
-def _kind_bindings(node: ast.AST, out: set[tuple[str, frozenset[str]]]) -> None:
-    """Add the ``kind_sources`` entries of one of the ``_KIND_BINDERS`` to ``out``."""
+def _kind_bindings(node: ast.AST, scope: int, out: set[tuple[str, frozenset[str], frozenset[str], int]]) -> None:
+    """Add the ``kind_sources`` entries of one of the ``_KIND_BINDERS`` in ``scope`` to
+    ``out``. Annotations and defaults are resolved through the module's names (as
+    ``other`` names)."""
     cls = type(node)
-    found: set[str] = set()
+    scoped: set[str] = set()
+    other: set[str] = set()
     if cls is ast.arguments:
         positional = [*node.posonlyargs, *node.args]
         defaults = [None] * (len(positional) - len(node.defaults)) + node.defaults
         for arg, default in [*zip(positional, defaults), *zip(node.kwonlyargs, node.kw_defaults)]:
             if arg.annotation is None and default is None:
                 continue
-            found = set()
-            _identifiers(arg.annotation, found)
-            _identifiers(default, found)
-            if found:
-                out.add((arg.arg, frozenset(found)))
+            other = set()
+            _identifiers(arg.annotation, other)
+            _identifiers(default, other)
+            if other:
+                out.add((arg.arg, _NO_NAMES, frozenset(other), scope))
     elif cls is ast.Assign or cls is ast.AnnAssign:
         if node.value is not None:
-            _kind_names(node.value, found)
+            _kind_names(node.value, scoped, other)
         if cls is ast.AnnAssign:
-            _identifiers(node.annotation, found)
-        if found:
-            names = frozenset(found)
+            _identifiers(node.annotation, other)
+        if scoped or other:
+            entry = (frozenset(scoped), frozenset(other), scope)
             for target in node.targets if cls is ast.Assign else (node.target,):
                 key = _binding_key(target)
                 if key is not None:
-                    out.add((key, names))
+                    out.add((key, *entry))
     elif cls is ast.With or cls is ast.AsyncWith:
         for item in node.items:
             if type(item.optional_vars) is ast.Name:
-                found = set()
-                _kind_names(item.context_expr, found)
-                if found:
-                    out.add((item.optional_vars.id, frozenset(found)))
+                scoped, other = set(), set()
+                _kind_names(item.context_expr, scoped, other)
+                if scoped or other:
+                    out.add((item.optional_vars.id, frozenset(scoped), frozenset(other), scope))
     elif cls is ast.alias:
         if node.asname is not None:
-            out.add((node.asname, frozenset({node.name.rsplit(".", 1)[-1]})))
+            out.add((node.asname, _NO_NAMES, frozenset({node.name.rsplit(".", 1)[-1]}), 0))
     elif cls is ast.ClassDef:
         for stmt in node.body:
             if type(stmt) is ast.AnnAssign and type(stmt.target) is ast.Name:
-                found = set()
-                _identifiers(stmt.annotation, found)
-                out.add((f"self.{stmt.target.id}", frozenset(found)))
+                other = set()
+                _identifiers(stmt.annotation, other)
+                out.add((f"self.{stmt.target.id}", _NO_NAMES, frozenset(other), scope))
 
 
 def file_shape(tree: ast.Module) -> FileShape:
@@ -588,12 +635,14 @@ def file_shape(tree: ast.Module) -> FileShape:
     # Ids of the calls that are the operand of an ``await``, and of those that decorate.
     awaited_ids: set[int] = set()
     decorator_ids: set[int] = set()
-    method_receivers: set[tuple[str, frozenset[str]]] = set()
-    loop_method_receivers: set[tuple[str, frozenset[str]]] = set()
-    kind_sources: set[tuple[str, frozenset[str]]] = set()
+    method_receivers: set[tuple[str, frozenset[str], frozenset[str], int]] = set()
+    loop_method_receivers: set[tuple[str, frozenset[str], frozenset[str], int]] = set()
+    kind_sources: set[tuple[str, frozenset[str], frozenset[str], int]] = set()
+    scopes: list[tuple[int, frozenset[str]]] = [(-1, _NO_NAMES)]
     receiver_chains: set[tuple[str, frozenset[str], str]] = set()
     argument_chains: set[tuple[str, frozenset[str], str]] = set()
     assigned_chains: set[tuple[str, frozenset[str], str]] = set()
+    query_writes: list[tuple[str, frozenset[str], str]] = []
     base_names: list[str] = []
     called_names: list[tuple[str, int]] = []
     task_arguments: list[ast.expr] = []
@@ -624,7 +673,7 @@ def file_shape(tree: ast.Module) -> FileShape:
                     _credential_schemes([value], credential_url_schemes)
             continue
         if cls in _KIND_BINDERS:
-            _kind_bindings(node, kind_sources)
+            _kind_bindings(node, flags >> _SCOPE_SHIFT, kind_sources)
         if (cls is ast.Assign or cls is ast.AnnAssign or cls is ast.NamedExpr) and node.value is not None:
             value_calls, value_root = _chain(node.value)
             if value_calls or value_root:
@@ -681,12 +730,17 @@ def file_shape(tree: ast.Module) -> FileShape:
                     if receiver_calls or receiver_root:
                         receiver_chains.add((name, receiver_calls, receiver_root))
                     receiver: set[str] = set()
-                    _kind_names(inner, receiver)
-                    if receiver:
-                        method_receiver = (name, frozenset(receiver))
+                    receiver_other: set[str] = set()
+                    _kind_names(inner, receiver, receiver_other)
+                    if receiver or receiver_other:
+                        method_receiver = (name, frozenset(receiver), frozenset(receiver_other), flags >> _SCOPE_SHIFT)
                         method_receivers.add(method_receiver)
                         if flags & _IN_LOOP:
                             loop_method_receivers.add(method_receiver)
+                    if name in _QUERY_WRITES:
+                        after, start = _after_query(inner)
+                        if start:
+                            query_writes.append((name, after, start))
                     if type(inner) is ast.Await:
                         inner = inner.value
                     if type(inner) is ast.Call:
@@ -737,6 +791,11 @@ def file_shape(tree: ast.Module) -> FileShape:
             if cls is ast.Lambda:
                 push((node.body, flags | _IN_FUNCTION | _IN_LAMBDA))
             else:
+                # Its own scope, from its decorators on: the analysis enters it there.
+                arguments = node.args
+                parameters = (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
+                scopes.append((flags >> _SCOPE_SHIFT, frozenset(parameter.arg for parameter in parameters)))
+                flags = flags & _FLAGS | (len(scopes) - 1) << _SCOPE_SHIFT
                 for child in reversed(node.body):
                     push((child, flags | _IN_FUNCTION))
             for field in _DEFINITION_TIME:
@@ -923,11 +982,15 @@ def file_shape(tree: ast.Module) -> FileShape:
         quiet_try_calls=frozenset(quiet_try_calls),
         credential_url_schemes=frozenset(credential_url_schemes),
         aug_call_owners=frozenset(aug_owners & bound_names),
+        scopes=tuple(scopes),
         method_receivers=frozenset(method_receivers),
         loop_method_receivers=frozenset(loop_method_receivers),
         kind_sources=frozenset(kind_sources),
         receiver_chains=_with_original_callees(receiver_chains, aliases),
         argument_chains=_with_original_callees(argument_chains, aliases, named=True),
         assigned_chains=_with_original_callees(assigned_chains, aliases),
+        query_writes=frozenset(
+            (method, after) for method, after, start in query_writes if start == "query" or aliases.get(start) == "query"
+        ),
         task_argument_names=frozenset(task_argument_names),
     )

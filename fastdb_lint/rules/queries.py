@@ -103,14 +103,17 @@ def _chains_may_call(
     chains: frozenset[tuple[str, frozenset[str], str]],
     firsts: frozenset[str],
     callees: frozenset[str],
+    *,
+    direct: bool = True,
 ) -> bool:
     """Whether one of ``chains`` (``shape.receiver_chains`` or ``argument_chains``) whose
-    first element is in ``firsts`` can hold a call of one of ``callees``: it calls one, or
-    starts from a name assigned such a chain (directly or through other names)."""
+    first element is in ``firsts`` can hold a call of one of ``callees``: it calls one
+    (unless not ``direct``), or starts from a name assigned such a chain (directly or
+    through other names)."""
     found = [(calls, root) for first, calls, root in chains if first in firsts]
     if not found:
         return False
-    if any(not calls.isdisjoint(callees) for calls, _ in found):
+    if direct and any(not calls.isdisjoint(callees) for calls, _ in found):
         return True
     named: set[str] = set()
     pending = list(shape.assigned_chains)
@@ -2268,12 +2271,16 @@ class UpdateOrDeleteWithoutWhere(Rule):
     @classmethod
     def applies(cls, shape: FileShape, project: ProjectTerms) -> bool:
         # Any receiver's `execute()` of an `update`/`delete` statement (or of a name
-        # assigned one); `.update()`/`.delete()` of a session's `query()` chain.
+        # assigned one); `.update()`/`.delete()` of a session's `query()` chain without a
+        # filter after its `query()`, or of a name assigned a `query()` chain.
         if _chains_may_call(shape, shape.argument_chains, EXECUTE_METHODS, _WRITE_CALLS):
             return True
-        return _chains_may_call(shape, shape.receiver_chains, _WRITE_CALLS, _QUERY_METHOD) and receiver_may_be(
-            shape, project, SESSION_SOURCES, _QUERY_METHOD
-        )
+        unfiltered = any(names.isdisjoint(WHERE_METHODS) for _, names in shape.query_writes)
+        if not unfiltered and not _chains_may_call(
+            shape, shape.receiver_chains, _WRITE_CALLS, _QUERY_METHOD, direct=False
+        ):
+            return False
+        return receiver_may_be(shape, project, SESSION_SOURCES, _QUERY_METHOD)
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx

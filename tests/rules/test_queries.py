@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import libcst as cst
+import pytest
 
 from fastdb_lint.analysis.chains import enclosing_loop, split_chain
 from fastdb_lint.analysis.shape import file_shape
@@ -981,6 +982,166 @@ def test_update_or_delete_applies_to_executed_or_legacy_writes():
     """
     assert applies(aliased, "FDB310")
     assert [f.code for f in lint(aliased, "FDB310")] == ["FDB310"]
+
+
+def _projected(code: str) -> ProjectTerms:
+    """The terms of the test project with ``code`` as ``app/example.py``."""
+    project = build_index([(p, p, t) for p, t in {**PROJECT, "app/example.py": textwrap.dedent(code)}.items()])
+    return Engine(Settings(root=Path("."), select=("ALL",), enabled=resolve_selection(("ALL",))), project).terms
+
+
+def _selected_exactly(code: str, rule: str, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether ``rule`` applies to ``code``; the findings must be those of a run where it
+    applies everywhere (a file it skips has none)."""
+    selected = applies(code, rule, _projected(code))
+    found = [(f.start.row, f.start.column) for f in lint(code, rule)]
+    with monkeypatch.context() as patch:
+        patch.setattr(get_rule(rule), "applies", classmethod(lambda cls, shape, project: True))
+        assert [(f.start.row, f.start.column) for f in lint(code, rule)] == found
+    assert selected or not found
+    return selected
+
+
+SCOPED_RECEIVERS = {
+    # An untyped parameter is untyped, whatever a sibling function's parameter of the
+    # same name is.
+    "sibling": (
+        """\
+        from sqlalchemy.orm import Session
+
+        def typed(db_session: Session):
+            return db_session.get(User, 1)
+
+        def untyped(*, db_session, model):
+            return db_session.query(model)
+        """,
+        False,
+    ),
+    # A parameter hides the module's session.
+    "shadowed": (
+        """\
+        from app.db import SessionLocal
+
+        db = SessionLocal()
+
+        def find(db, user_id):
+            return db.query(User).all()
+        """,
+        False,
+    ),
+    # ... which the functions without such a parameter read.
+    "module": (
+        """\
+        from app.db import SessionLocal
+
+        db = SessionLocal()
+
+        def find():
+            return db.query(User).all()
+        """,
+        True,
+    ),
+    # A closure reads the function around it.
+    "closure": (
+        """\
+        from sqlalchemy.orm import Session
+
+        def outer(db: Session):
+            def inner():
+                return db.query(User).all()
+            return inner
+        """,
+        True,
+    ),
+    # A name bound around a function is typed where it is bound, even when the
+    # function's parameter hides what that binding reads.
+    "bound_outside": (
+        """\
+        from sqlalchemy.orm import Session
+
+        def outer(session: Session):
+            current = session
+
+            def inner(session):
+                return current.query(User).all()
+            return inner
+        """,
+        True,
+    ),
+    # A class body and a comprehension belong to the function around them.
+    "class_body": (
+        """\
+        from sqlalchemy.orm import Session
+
+        def build(db: Session):
+            class Repository:
+                rows = [db.query(User).all() for _ in range(2)]
+            return Repository
+        """,
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCOPED_RECEIVERS))
+def test_query_rules_type_a_receiver_in_its_scope(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, expected = SCOPED_RECEIVERS[case]
+    assert _selected_exactly(code, "FDB301", monkeypatch) is expected
+    assert bool(lint(code, "FDB301")) is expected
+
+
+QUERY_WRITES = {
+    # A filter after the `query()`: the rule has nothing to say.
+    "filtered": (
+        """\
+        from sqlalchemy.orm import Session
+
+        def remove(db: Session, item_id: int):
+            db.query(Item).filter(Item.id == item_id).delete()
+            db.query(Item).filter_by(id=item_id).update({"done": True})
+        """,
+        False,
+    ),
+    "unfiltered": (
+        """\
+        from sqlalchemy.orm import Session
+
+        def remove(db: Session, item_id: int):
+            db.query(Item).filter(Item.id == item_id).delete()
+            db.query(Item).order_by(Item.id).delete()
+        """,
+        True,
+    ),
+    # Only what follows the outermost `query()` is read (the rule reads what follows
+    # the innermost one): the file is read, and the rule finds the filter.
+    "filter_before_query": (
+        """\
+        from sqlalchemy.orm import Session
+
+        def remove(db: Session):
+            db.query(Item).filter(Item.done).query(Item).delete()
+        """,
+        True,
+    ),
+    # Through a name assigned a query.
+    "named": (
+        """\
+        from sqlalchemy.orm import Session
+
+        def remove(db: Session):
+            query = db.query(Item).order_by(Item.id)
+            query.delete()
+        """,
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(QUERY_WRITES))
+def test_update_or_delete_skips_query_chains_filtered_after_their_query(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, expected = QUERY_WRITES[case]
+    assert _selected_exactly(code, "FDB310", monkeypatch) is expected
+    assert bool(lint(code, "FDB310")) is (expected and case in ("unfiltered", "named"))
 
 
 SLACK_HANDLER = """\
