@@ -119,6 +119,26 @@ class FileContext:
         self._hooks: tuple[dict[type, tuple[Handler, ...]], dict[type, tuple[Handler, ...]]] | None = None
 
     @cached_property
+    def from_imports(self) -> dict[str, cst.ImportFrom]:
+        """The first module-level ``from m import a, b`` (absolute, not ``*``) of each
+        module ``m``, by its dotted name."""
+        found: dict[str, cst.ImportFrom] = {}
+        for stmt in self.module.body:
+            if type(stmt) is not cst.SimpleStatementLine:
+                continue
+            for small in stmt.body:
+                if (
+                    type(small) is cst.ImportFrom
+                    and not small.relative
+                    and small.module is not None
+                    and not isinstance(small.names, cst.ImportStar)
+                ):
+                    module = dotted_cst(small.module)
+                    if module is not None:
+                        found.setdefault(module, small)
+        return found
+
+    @cached_property
     def alembic(self) -> AlembicFile:
         """What the file is to Alembic (a migration script, ``env.py``, neither)."""
         return classify(self.relpath, self.module)

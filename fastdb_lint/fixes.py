@@ -17,7 +17,6 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from fastdb_lint.analysis.imports import canonical
-from fastdb_lint.analysis.syntax import dotted_cst
 from fastdb_lint.codegen import code_of
 from fastdb_lint.diagnostics import Applicability, Edit, Fix
 from fastdb_lint.source import SourceText
@@ -146,37 +145,29 @@ class FixBuilder(PendingFix):
             return self
         if name in ctx.imports.bindings or name in ctx.imports.local_defs:
             return self.fail()
-        for stmt in ctx.module.body:
-            if not isinstance(stmt, cst.SimpleStatementLine):
-                continue
-            for small in stmt.body:
-                if (
-                    isinstance(small, cst.ImportFrom)
-                    and not small.relative
-                    and small.module is not None
-                    and dotted_cst(small.module) == module
-                    and not isinstance(small.names, cst.ImportStar)
-                ):
-                    earlier = next(
-                        (e for e in self.edits if e.node is small and e.mode == "replace" and isinstance(e.content, cst.ImportFrom)),
-                        None,
-                    )
-                    if earlier is not None:
-                        small_now = earlier.content
-                        assert isinstance(small_now, cst.ImportFrom) and not isinstance(small_now.names, cst.ImportStar)
-                        self.edits.remove(earlier)
-                    else:
-                        small_now = small
-                    names = list(small_now.names)
-                    last = names[-1]
-                    new_alias = cst.ImportAlias(name=cst.Name(name), comma=last.comma)
-                    names[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-                    if isinstance(last.comma, cst.Comma) and len(names) >= 2:
-                        names[-1] = last.with_changes(comma=names[-2].comma)
-                    names.append(new_alias)
-                    # A module-level statement: no block indentation to write out.
-                    self.edits.append(NodeEdit(small, "replace", small_now.with_changes(names=names)))
-                    return self
+        small = ctx.from_imports.get(module)
+        if small is not None:
+            earlier = next(
+                (e for e in self.edits if e.node is small and e.mode == "replace" and isinstance(e.content, cst.ImportFrom)),
+                None,
+            )
+            if earlier is not None:
+                small_now = earlier.content
+                assert isinstance(small_now, cst.ImportFrom) and not isinstance(small_now.names, cst.ImportStar)
+                self.edits.remove(earlier)
+            else:
+                small_now = small
+            assert not isinstance(small_now.names, cst.ImportStar)
+            names = list(small_now.names)
+            last = names[-1]
+            new_alias = cst.ImportAlias(name=cst.Name(name), comma=last.comma)
+            names[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            if isinstance(last.comma, cst.Comma) and len(names) >= 2:
+                names[-1] = last.with_changes(comma=names[-2].comma)
+            names.append(new_alias)
+            # A module-level statement: no block indentation to write out.
+            self.edits.append(NodeEdit(small, "replace", small_now.with_changes(names=names)))
+            return self
         prefix = f"from {module} import "
         for edit in self.edits:
             if edit.mode in ("line_after", "line_before") and isinstance(edit.content, str) and edit.content.startswith(prefix):

@@ -648,22 +648,23 @@ def test_method_receivers_and_kind_sources() -> None:
     assert [parent for parent, _ in found.scopes] == [-1, 0, 0]
     assert found.scopes[1][1] == {"self", "session", "other"}
     assert {
-        ("get", none, frozenset({"self.session"}), 2),
+        # Without plain names, the scope does not matter: 0.
+        ("get", none, frozenset({"self.session"}), 0),
         ("begin", frozenset({"SessionLocal"}), none, 2),
         ("execute", frozenset({"tx"}), none, 2),
         ("execute", frozenset({"engine"}), frozenset({"connect"}), 2),
-        ("scalars", none, frozenset({"self.session"}), 2),
+        ("scalars", none, frozenset({"self.session"}), 0),
     } <= found.method_receivers
     # An awaited result or a subscript cannot be typed: no entry.
     assert not {entry[0] for entry in found.method_receivers} & {"all"}
-    assert ("get", none, frozenset({"self.session"}), 2) in found.loop_method_receivers
+    assert ("get", none, frozenset({"self.session"}), 0) in found.loop_method_receivers
     assert ("execute", frozenset({"tx"}), none, 2) not in found.loop_method_receivers
     assert {
         ("S", none, frozenset({"Session"}), 0),
         ("self.db", none, frozenset({"S"}), 0),
         ("session", none, frozenset({"S"}), 1),
         ("other", none, frozenset({"Depends", "get_db"}), 1),
-        ("self.session", frozenset({"session"}), none, 1),
+        ("self.session", frozenset({"session"}), none, 0),
         ("tx", frozenset({"SessionLocal"}), frozenset({"begin"}), 2),
     } <= found.kind_sources
     # Parameters without annotation or default, values that cannot be typed: no entry.

@@ -162,7 +162,8 @@ class FileShape:
     # For every method call ``r.m(...)``: ``(m, scoped, other, scope)``, ``scoped`` and
     # ``other`` being what the session analysis can give ``r`` a kind through (see
     # ``_kind_names``): plain names, resolved in the call's ``scope``, and the rest
-    # (attribute names, ``"self.x"``), resolved the same way anywhere in the file. None
+    # (attribute names, ``"self.x"``), resolved the same way anywhere in the file (the
+    # scope is 0 without plain names). None
     # for an ``await``, a subscript... (this and the next two leave out entries without
     # names).
     method_receivers: frozenset[tuple[str, frozenset[str], frozenset[str], int]]
@@ -175,7 +176,8 @@ class FileShape:
     # assignment, annotated or not, to a name or to ``self.x``/``cls.x`` (as ``"self.x"``:
     # the value's ``_kind_names`` and the annotation's identifiers); an annotation in a
     # class body (as ``"self.x"``); ``with ... as name`` (the context's ``_kind_names``);
-    # an import ``as`` (the original last name; in the module's scope wherever it is).
+    # an import ``as`` (the original last name). Bindings of ``self.x`` and imports are
+    # in the module's scope wherever they are.
     kind_sources: frozenset[tuple[str, frozenset[str], frozenset[str], int]]
     # ``(m, calls, root)`` for every method call ``r.m(...)``: the last names of the
     # callees along ``r``'s chain of calls, attributes and ``await``s, and the name the
@@ -565,11 +567,12 @@ def _kind_bindings(node: ast.AST, scope: int, out: set[tuple[str, frozenset[str]
         if cls is ast.AnnAssign:
             _identifiers(node.annotation, other)
         if scoped or other:
-            entry = (frozenset(scoped), frozenset(other), scope)
+            values = (frozenset(scoped), frozenset(other))
             for target in node.targets if cls is ast.Assign else (node.target,):
                 key = _binding_key(target)
                 if key is not None:
-                    out.add((key, *entry))
+                    # An attribute of ``self`` is read the same way in every scope.
+                    out.add((key, *values, 0 if key.startswith("self.") else scope))
     elif cls is ast.With or cls is ast.AsyncWith:
         for item in node.items:
             if type(item.optional_vars) is ast.Name:
@@ -585,7 +588,7 @@ def _kind_bindings(node: ast.AST, scope: int, out: set[tuple[str, frozenset[str]
             if type(stmt) is ast.AnnAssign and type(stmt.target) is ast.Name:
                 other = set()
                 _identifiers(stmt.annotation, other)
-                out.add((f"self.{stmt.target.id}", _NO_NAMES, frozenset(other), scope))
+                out.add((f"self.{stmt.target.id}", _NO_NAMES, frozenset(other), 0))
 
 
 def file_shape(tree: ast.Module) -> FileShape:
@@ -733,7 +736,9 @@ def file_shape(tree: ast.Module) -> FileShape:
                     receiver_other: set[str] = set()
                     _kind_names(inner, receiver, receiver_other)
                     if receiver or receiver_other:
-                        method_receiver = (name, frozenset(receiver), frozenset(receiver_other), flags >> _SCOPE_SHIFT)
+                        # Other names are read the same way in every scope.
+                        scope = flags >> _SCOPE_SHIFT if receiver else 0
+                        method_receiver = (name, frozenset(receiver), frozenset(receiver_other), scope)
                         method_receivers.add(method_receiver)
                         if flags & _IN_LOOP:
                             loop_method_receivers.add(method_receiver)

@@ -144,6 +144,7 @@ class _ModelRule(Rule):
     def __init__(self, ctx: FileContext) -> None:
         super().__init__(ctx)
         self._class_infos: dict[int, ClassInfo] = {}
+        self._assigned: dict[int, dict[str, cst.BaseExpression | None]] = {}
         if self.in_alembic():
             self.disabled = True
 
@@ -152,6 +153,13 @@ class _ModelRule(Rule):
         if info is None:
             info = self._class_infos[id(node)] = classify_cst(node, self.ctx)
         return info
+
+    def assigned(self, node: cst.ClassDef) -> dict[str, cst.BaseExpression | None]:
+        """``body_assignments(node)``, computed once per class (not to be modified)."""
+        found = self._assigned.get(id(node))
+        if found is None:
+            found = self._assigned[id(node)] = body_assignments(node)
+        return found
 
     def in_alembic(self) -> bool:
         return is_migration_file(self.ctx) or is_env_file(self.ctx)
@@ -1037,7 +1045,7 @@ class UntypedColumn(_ModelRule):
         if owner is None:
             return
         info = self.class_info(owner)
-        if not info.is_mapped or info.sqlmodel or "__table__" in body_assignments(owner):
+        if not info.is_mapped or info.sqlmodel or "__table__" in self.assigned(owner):
             return
         ctx.report(node, f"Untyped column `{name}`: declare `{name}: Mapped[...] = mapped_column(...)`", self._fix(node, name, value))
 
@@ -1053,7 +1061,7 @@ class UntypedColumn(_ModelRule):
         if reference is None or fix.failed:
             return fix.fail()
         owner = _class_of_statement(ctx.stack, -1)
-        if owner is not None and reference.split(".", 1)[0] in body_assignments(owner):
+        if owner is not None and reference.split(".", 1)[0] in self.assigned(owner):
             # The class body rebinds the name the annotation needs.
             return fix.fail()
         annotation = f"Mapped[{reference} | None]" if nullable else f"Mapped[{reference}]"
