@@ -232,10 +232,14 @@ def _on_assign(node: ast.Assign, facts: FileFacts) -> None:
 
 
 def _on_call(node: ast.Call, facts: FileFacts) -> None:
+    args, keywords = node.args, node.keywords
+    if not args and not keywords:
+        return
     imports = facts.imports
     dotted = dotted_ast(node.func)
-    if dotted is not None and node.keywords and imports.resolve(dotted) in _LIFESPAN_OWNERS:
-        for kw in node.keywords:
+    callee = imports.resolve(dotted) if dotted else None
+    if callee is not None and keywords and callee in _LIFESPAN_OWNERS:
+        for kw in keywords:
             target = dotted_ast(kw.value) if kw.arg == "lifespan" else None
             if target is not None:
                 resolved = imports.resolve(target)
@@ -243,26 +247,24 @@ def _on_call(node: ast.Call, facts: FileFacts) -> None:
                     resolved = f"{facts.module}.{target}" if facts.module else target
                 if resolved:
                     facts.lifespans.add(resolved)
-    _passed(node, dotted, facts)
-    if dotted is not None and node.args:
-        qual = imports.resolve(dotted)
-        if qual in ("fastapi.Depends", "fastapi.Security"):
-            target = dotted_ast(node.args[0])
-            resolved = imports.resolve(target) if target else None
-            if resolved:
-                facts.depends.add(resolved)
+    _passed(node, dotted, callee, facts)
+    if callee in ("fastapi.Depends", "fastapi.Security") and args:
+        target = dotted_ast(args[0])
+        resolved = imports.resolve(target) if target else None
+        if resolved:
+            facts.depends.add(resolved)
 
 
-def _passed(node: ast.Call, dotted: str | None, facts: FileFacts) -> None:
-    """Module-level names passed to project functions (helpers that may dispose them)."""
-    imports = facts.imports
-    callee = imports.resolve(dotted) if dotted else None
+def _passed(node: ast.Call, dotted: str | None, callee: str | None, facts: FileFacts) -> None:
+    """Module-level names passed to project functions (helpers that may dispose them);
+    ``callee``: ``dotted`` (the callee's name) resolved."""
     if callee is None:
         if not isinstance(node.func, ast.Attribute):
             return
         callee = f"?{node.func.attr}"
     elif callee.startswith(_NOT_HELPERS):
         return
+    imports = facts.imports
     named: list[tuple[int | str, ast.expr]] = [*enumerate(node.args)]
     named.extend((kw.arg, kw.value) for kw in node.keywords if kw.arg is not None)
     for key, arg in named:
