@@ -30,8 +30,6 @@ class FileShape:
     # Calls anywhere inside a ``for``/``while`` statement or a comprehension (its
     # iterable, nested functions and ``else`` included).
     loop_calls: frozenset[str]
-    # Calls anywhere inside a ``try`` statement that has ``except`` handlers.
-    try_calls: frozenset[str]
     # Calls evaluated outside every function body (module and class level, decorators
     # and default values).
     module_calls: frozenset[str]
@@ -39,10 +37,6 @@ class FileShape:
     keywords: frozenset[str]
     # The last name of every class base (``*b`` and ``b[...]`` read as ``b``).
     bases: frozenset[str]
-    # Attribute names assigned to (``x.a = ...``, ``x.a: T = ...``, ``x.a += ...``,
-    # tuple targets included), and those of augmented assignments alone.
-    attribute_stores: frozenset[str]
-    attribute_aug_stores: frozenset[str]
     # ``async def``, ``await``, ``async for`` or ``async with`` anywhere.
     has_async: bool
     # A plain (not ``async``) ``with`` statement anywhere.
@@ -50,13 +44,6 @@ class FileShape:
     # Dotted names read by absolute imports: ``a.b`` for ``import a.b``; ``m`` and
     # ``m.n`` for ``from m import n`` (``m`` alone for ``from m import *``).
     import_paths: frozenset[str]
-    # Before each ``://`` in a ``str`` constant (f-string text included; implicitly
-    # concatenated literals are one constant), the longest run of URL scheme characters
-    # (``[A-Za-z0-9_+]``), lowercased: ``postgresql+asyncpg`` for
-    # ``"postgresql+asyncpg://app@db/app"``.
-    url_schemes: frozenset[str]
-    # A class statement with two or more bases.
-    multiple_bases: bool
     # A relative import (``from . import x``, ``from ..m import x``).
     relative_import: bool
     # Identifiers inside the strings of annotations (``x: "orm.Mapped[int]"``,
@@ -66,8 +53,6 @@ class FileShape:
     # included) and, for a name bound by an import ``as``, the original name; ``""``
     # for a bare ``except:``.
     handler_types: frozenset[str]
-    # Keyword arguments given the literal ``False`` (``nullable=False``).
-    false_keywords: frozenset[str]
     # Functions defined outside every function whose body is only ``pass``, ``...``
     # and string constants.
     empty_functions: frozenset[str]
@@ -144,9 +129,11 @@ class FileShape:
     # ``.close()`` or ``.aclose()`` call of its own (those inside a nested function,
     # class or ``except`` clause are not its own).
     quiet_try_calls: frozenset[str]
-    # The schemes, as ``url_schemes`` records them, of the ``://`` that a ``:`` then an
-    # ``@`` follow in one literal text (an f-string's replacement fields split it): the
-    # URLs that can carry a literal password (``"postgresql://app:pw@db/app"``, not
+    # Before each ``://`` that a ``:`` then an ``@`` follow in one literal text of a
+    # ``str`` constant (an f-string's replacement fields split it; implicitly
+    # concatenated literals are one constant), the longest run of URL scheme characters
+    # (``[A-Za-z0-9_+]``), lowercased: the URLs that can carry a literal password
+    # (``postgresql`` for ``"postgresql://app:pw@db/app"``, not for
     # ``f"postgresql://{user}:{password}@db/app"``).
     credential_url_schemes: frozenset[str]
     # Names ``n`` given an augmented assignment to an attribute (``n.a += 1``) that are
@@ -207,7 +194,7 @@ _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictC
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _ASYNC = (ast.AsyncFunctionDef, ast.Await, ast.AsyncFor, ast.AsyncWith)
 _TRY = tuple(t for t in (ast.Try, getattr(ast, "TryStar", None)) if t is not None)
-_IN_LOOP, _IN_TRY, _IN_FUNCTION = 1, 2, 4
+_IN_LOOP, _IN_FUNCTION = 1, 4
 # Inside an ``async def``, inside a plain ``def`` (see ``plain_def_calls``), in the
 # body of a ``try`` with a quiet ``except`` clause (see ``quiet_try_calls``).
 _IN_ASYNC_DEF, _IN_PLAIN_DEF, _IN_QUIET_TRY = 1024, 2048, 4096
@@ -246,16 +233,6 @@ def _last_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Attribute):
         return node.attr
     return None
-
-
-def _store_targets(target: ast.AST, out: list[ast.Attribute]) -> None:
-    if isinstance(target, ast.Attribute):
-        out.append(target)
-    elif isinstance(target, (ast.Tuple, ast.List)):
-        for element in target.elts:
-            _store_targets(element, out)
-    elif isinstance(target, ast.Starred):
-        _store_targets(target.value, out)
 
 
 def _handler_types(expr: ast.AST, out: set[str]) -> None:
@@ -595,20 +572,15 @@ def file_shape(tree: ast.Module) -> FileShape:
     names: set[str] = set()
     calls: set[str] = set()
     loop_calls: set[str] = set()
-    try_calls: set[str] = set()
     module_calls: set[str] = set()
     keywords: set[str] = set()
     bases: set[str] = set()
-    stores: set[str] = set()
-    aug_stores: set[str] = set()
     aliases: dict[str, str] = {}
     has_async = has_with = False
     import_paths: set[str] = set()
-    url_schemes: set[str] = set()
-    multiple_bases = relative_import = False
+    relative_import = False
     annotation_names: set[str] = set()
     handler_types: set[str] = set()
-    false_keywords: set[str] = set()
     empty_functions: set[str] = set()
     decorator_calls: set[str] = set()
     attribute_names: set[str] = set()
@@ -654,8 +626,6 @@ def file_shape(tree: ast.Module) -> FileShape:
         calls.add(name)
         if flags & _IN_LOOP:
             loop_calls.add(name)
-        if flags & _IN_TRY:
-            try_calls.add(name)
         if not flags & _IN_FUNCTION:
             module_calls.add(name)
 
@@ -670,10 +640,8 @@ def file_shape(tree: ast.Module) -> FileShape:
             continue
         if cls is ast.Constant:
             value = node.value
-            if type(value) is str and "://" in value:
-                url_schemes.update(scheme.lower() for scheme in _URL_SCHEME.findall(value))
-                if "@" in value:
-                    _credential_schemes([value], credential_url_schemes)
+            if type(value) is str and "://" in value and "@" in value:
+                _credential_schemes([value], credential_url_schemes)
             continue
         if cls in _KIND_BINDERS:
             _kind_bindings(node, flags >> _SCOPE_SHIFT, kind_sources)
@@ -756,8 +724,6 @@ def file_shape(tree: ast.Module) -> FileShape:
             if node.arg is not None:
                 names.add(node.arg)
                 keywords.add(node.arg)
-                if type(node.value) is ast.Constant and node.value.value is False:
-                    false_keywords.add(node.arg)
                 keyword_value = _keyword_value(node.value)
                 if keyword_value is not None:
                     keyword_values.append((node.arg, *keyword_value))
@@ -813,8 +779,6 @@ def file_shape(tree: ast.Module) -> FileShape:
             continue
         elif cls is ast.ClassDef:
             names.add(node.name)
-            if len(node.bases) > 1:
-                multiple_bases = True
             first_base = len(base_names)
             for base in node.bases:
                 if isinstance(base, ast.Starred):
@@ -840,15 +804,13 @@ def file_shape(tree: ast.Module) -> FileShape:
             if cls in (ast.For, ast.AsyncFor) and type(node.target) is ast.Name and type(node.iter) in _BINDING_VALUES:
                 bound_names.add(node.target.id)
         elif cls in _TRY:
-            if node.handlers:
-                flags |= _IN_TRY
-                if any(_quiet_handler(handler) for handler in node.handlers):
-                    for field in ("finalbody", "orelse", "handlers"):
-                        for child in reversed(getattr(node, field)):
-                            push((child, flags))
-                    for child in reversed(node.body):
-                        push((child, flags | _IN_QUIET_TRY))
-                    continue
+            if node.handlers and any(_quiet_handler(handler) for handler in node.handlers):
+                for field in ("finalbody", "orelse", "handlers"):
+                    for child in reversed(getattr(node, field)):
+                        push((child, flags))
+                for child in reversed(node.body):
+                    push((child, flags | _IN_QUIET_TRY))
+                continue
         elif cls is ast.With:
             has_with = True
         elif cls is ast.ExceptHandler:
@@ -865,12 +827,7 @@ def file_shape(tree: ast.Module) -> FileShape:
                 import_paths.add(node.module)
                 import_paths.update(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
         elif cls in (ast.Assign, ast.AnnAssign, ast.AugAssign):
-            found: list[ast.Attribute] = []
-            for target in node.targets if cls is ast.Assign else (node.target,):
-                _store_targets(target, found)
-            stores.update(a.attr for a in found)
             if cls is ast.AugAssign:
-                aug_stores.update(a.attr for a in found)
                 if type(node.op) is ast.Add:
                     has_formatting = True
             elif cls is ast.AnnAssign:
@@ -950,21 +907,15 @@ def file_shape(tree: ast.Module) -> FileShape:
         names=frozenset(names),
         calls=frozenset(calls),
         loop_calls=frozenset(loop_calls),
-        try_calls=frozenset(try_calls),
         module_calls=frozenset(module_calls),
         keywords=frozenset(keywords),
         bases=frozenset(bases),
-        attribute_stores=frozenset(stores),
-        attribute_aug_stores=frozenset(aug_stores),
         has_async=has_async,
         has_with=has_with,
         import_paths=frozenset(import_paths),
-        url_schemes=frozenset(url_schemes),
-        multiple_bases=multiple_bases,
         relative_import=relative_import,
         string_annotation_names=frozenset(annotation_names),
         handler_types=frozenset(handler_types),
-        false_keywords=frozenset(false_keywords),
         empty_functions=frozenset(empty_functions),
         decorator_calls=frozenset(decorator_calls),
         attribute_names=frozenset(attribute_names),
