@@ -21,7 +21,6 @@ all hit never imports LibCST. Unreadable or corrupt entries count as misses.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,13 +28,20 @@ from typing import Any
 
 from fastdb_lint import __version__
 
+try:
+    # BLAKE2 without ``hashlib``, whose import loads OpenSSL (milliseconds that a warm
+    # run, otherwise all cache hits, would spend on nothing else).
+    from _blake2 import blake2b
+except ImportError:  # an interpreter built without it
+    from hashlib import blake2b
+
 CACHE_DIR_NAME = ".fastdb_lint_cache"
 ENV_VAR = "FASTDB_LINT_CACHE_DIR"
 _FORMAT = "1"
 
 
 def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=20).hexdigest()
+    return blake2b(data, digest_size=20).hexdigest()
 
 
 _BUILD: str | None = None
@@ -46,7 +52,7 @@ def build_id() -> str:
     written by another build of the same version is never trusted."""
     global _BUILD
     if _BUILD is None:
-        digest = hashlib.blake2b(digest_size=16)
+        digest = blake2b(digest_size=16)
         package = os.path.dirname(os.path.abspath(__file__))
         for relative in _sources(package):
             try:
@@ -71,7 +77,7 @@ def _sources(package: str) -> list[str]:
 
 
 def _key(*parts: str) -> str:
-    digest = hashlib.blake2b(digest_size=20)
+    digest = blake2b(digest_size=20)
     for part in (build_id(), _FORMAT, *parts):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
@@ -79,7 +85,7 @@ def _key(*parts: str) -> str:
 
 
 def project_fingerprint(facts_digests: list[tuple[str, str]]) -> str:
-    digest = hashlib.blake2b(digest_size=20)
+    digest = blake2b(digest_size=20)
     for module_rel, facts_digest in sorted(facts_digests):
         digest.update(f"{module_rel}\0{facts_digest}\n".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
@@ -251,7 +257,7 @@ def facts_digest(facts: Any) -> str:
     (which varies between processes) and of line numbers."""
     out: list[str] = []
     _canonical(facts, out)
-    return hashlib.blake2b("".join(out).encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+    return blake2b("".join(out).encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

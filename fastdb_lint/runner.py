@@ -84,6 +84,11 @@ class _Input:
 
 
 def display_path(path: Path, cwd: str | None = None) -> str:
+    text = str(path)
+    if not os.path.isabs(text) and ".." not in text.split(os.sep):
+        # Already relative to the working directory, and normalized (a ``Path`` drops
+        # ``.`` components).
+        return text
     absolute = os.path.abspath(path)
     try:
         return os.path.relpath(absolute, cwd or os.getcwd())

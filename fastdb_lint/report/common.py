@@ -4,7 +4,6 @@ paths and URIs, source lines and line-content fingerprints."""
 from __future__ import annotations
 
 import bisect
-import hashlib
 import os
 import unicodedata
 from collections.abc import Iterable
@@ -226,6 +225,8 @@ def normalized_content(line: str) -> str:
 
 
 def line_hash(content: str) -> str:
+    import hashlib
+
     return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
 
 
