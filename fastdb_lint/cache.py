@@ -10,7 +10,11 @@ concurrent runs can share a cache directory and a reader never sees half an entr
 * results: ``hash(content hash, path, tool version, rule settings, project fingerprint)`` ->
   the file's findings as plain data;
 * terms: ``hash(project fingerprint, tool version)`` -> the project symbols rule
-  preconditions read (:class:`~fastdb_lint.rules.base.ProjectTerms`).
+  preconditions read (:class:`~fastdb_lint.rules.base.ProjectTerms`);
+* packs: ``hash(rule settings, the run's files, tool version)`` -> the facts digests and
+  results a run over these files read or wrote, so that the next such run reads one
+  entry instead of one per file. The entries per file stay the reference: a pack only
+  answers for keys it holds, and is rewritten when a run used anything it lacked.
 
 The project fingerprint is a hash of every file's facts digest, so editing the body of
 one function re-lints that file only, while a change to what other files can see (a new
@@ -24,7 +28,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from fastdb_lint import __version__
 
@@ -98,6 +102,13 @@ class Cache:
         self._ready = False
         self.hits = 0
         self.misses = 0
+        self._pack_key: str | None = None
+        self._packed_facts: dict[str, str] = {}
+        self._packed_results: dict[str, list[dict[str, Any]]] = {}
+        self._used_facts: dict[str, str] = {}
+        self._used_results: dict[str, list[dict[str, Any]]] = {}
+        # Pickled facts read with their digest, kept for a lint pass that needs them.
+        self._blobs: dict[str, bytes] = {}
 
     # -- storage ----------------------------------------------------------------
 
@@ -146,12 +157,29 @@ class Cache:
         """``digest``: the :func:`content_hash` of the file's bytes."""
         return _key("facts", digest, module_rel)
 
-    def get_facts_digest(self, key: str) -> tuple[str, bytes] | None:
-        """(digest, pickled facts) without unpickling them."""
-        data = self._read("facts", key)
-        if data is None or len(data) < 41 or data[40:41] != b"\n":
-            return None
-        return data[:40].decode("ascii", "replace"), data[41:]
+    def get_facts_digest(self, key: str) -> str | None:
+        """The digest of the facts stored under ``key`` (see :func:`facts_digest`),
+        without reading the facts themselves when the open pack has it."""
+        digest = self._packed_facts.get(key)
+        if digest is None:
+            data = self._read("facts", key)
+            if data is None or len(data) < 41 or data[40:41] != b"\n":
+                return None
+            digest = data[:40].decode("ascii", "replace")
+            self._blobs[key] = data[41:]
+        if self._pack_key is not None:
+            self._used_facts[key] = digest
+        return digest
+
+    def get_facts(self, key: str) -> Any | None:
+        """The facts stored under ``key`` (None when absent or unreadable)."""
+        blob = self._blobs.pop(key, None)
+        if blob is None:
+            data = self._read("facts", key)
+            if data is None or data[40:41] != b"\n":
+                return None
+            blob = data[41:]
+        return self.load_facts(blob)
 
     @staticmethod
     def load_facts(blob: bytes) -> Any | None:
@@ -174,6 +202,8 @@ class Cache:
         blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
         digest = facts_digest(facts)
         self._write("facts", key, digest.encode("ascii") + b"\n" + blob)
+        if self._pack_key is not None:
+            self._used_facts[key] = digest
         return digest
 
     def get_shape(self, key: str) -> Any | None:
@@ -188,17 +218,69 @@ class Cache:
         return _key("result", digest, relpath, settings_fp, project_fp)
 
     def get_result(self, key: str) -> list[dict[str, Any]] | None:
-        data = self._read("result", key)
-        if data is None:
-            return None
-        try:
-            value = json.loads(data)
-        except ValueError:
-            return None
-        return value if isinstance(value, list) else None
+        value = self._packed_results.get(key)
+        if value is None:
+            data = self._read("result", key)
+            if data is None:
+                return None
+            try:
+                value = json.loads(data)
+            except ValueError:
+                return None
+            if not isinstance(value, list):
+                return None
+        if self._pack_key is not None:
+            self._used_results[key] = value
+        return value
 
     def put_result(self, key: str, findings: list[dict[str, Any]]) -> None:
         self._write("result", key, json.dumps(findings, separators=(",", ":")).encode("utf-8"))
+        if self._pack_key is not None:
+            self._used_results[key] = findings
+
+    # -- packs ------------------------------------------------------------------
+
+    @staticmethod
+    def pack_key(settings_fp: str, relpaths: Iterable[str]) -> str:
+        return _key("pack", settings_fp, *sorted(relpaths))
+
+    def open_pack(self, key: str) -> None:
+        """Answer from the pack under ``key`` where it can, and track what the run uses
+        until :meth:`close_pack`."""
+        self._pack_key = key
+        self._packed_facts, self._packed_results = {}, {}
+        self._used_facts, self._used_results = {}, {}
+        data = self._read("pack", key)
+        if data is None:
+            return
+        import pickle
+
+        try:
+            pack = pickle.loads(data)
+            facts, results = pack["facts"], pack["results"]
+        except Exception:  # whatever a damaged pickle raises
+            return
+        if (
+            isinstance(facts, dict)
+            and isinstance(results, dict)
+            and all(isinstance(v, str) and len(v) == 40 for v in facts.values())
+            and all(isinstance(v, list) for v in results.values())
+        ):
+            self._packed_facts, self._packed_results = facts, results
+
+    def close_pack(self) -> None:
+        """Write what the run used as the pack, unless the pack already held exactly that."""
+        key = self._pack_key
+        if key is None:
+            return
+        self._pack_key = None
+        if self._used_facts != self._packed_facts or self._used_results != self._packed_results:
+            import pickle
+
+            pack = {"facts": self._used_facts, "results": self._used_results}
+            self._write("pack", key, pickle.dumps(pack, protocol=pickle.HIGHEST_PROTOCOL))
+        self._packed_facts, self._packed_results = {}, {}
+        self._used_facts, self._used_results = {}, {}
 
     # -- project terms ----------------------------------------------------------
 

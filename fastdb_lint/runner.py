@@ -302,9 +302,28 @@ def _run_project(
     result: RunResult,
     cache: Cache | None,
 ) -> None:
+    settings_fp = _settings_fingerprint(settings)
+    if cache is None or options.fix or options.diff:
+        _index_and_lint(readable, settings, options, result, cache, settings_fp)
+        return
+    # A run over the same files and settings as an earlier one reads one pack of its
+    # facts digests and results.
+    cache.open_pack(Cache.pack_key(settings_fp, [item.relpath for item in readable]))
+    _index_and_lint(readable, settings, options, result, cache, settings_fp)
+    cache.close_pack()
+
+
+def _index_and_lint(
+    readable: list[_Input],
+    settings: Settings,
+    options: RunOptions,
+    result: RunResult,
+    cache: Cache | None,
+    settings_fp: str,
+) -> None:
     global _WORK
     # Index pass: facts from the cache where the content is unchanged, else collected.
-    facts_blobs: list[tuple[_Input, bytes]] = []
+    cached_facts: list[tuple[_Input, str]] = []
     collected: list[FileFacts] = []
     digests: list[tuple[str, str]] = []
     to_collect: list[_Input] = []
@@ -312,12 +331,13 @@ def _run_project(
         assert item.source is not None
         if not wants_index(item.source.text, item.module_rel):
             continue
-        hit = cache.get_facts_digest(Cache.facts_key(item.digest, item.module_rel)) if cache else None
-        if hit is None:
+        key = Cache.facts_key(item.digest, item.module_rel)
+        digest = cache.get_facts_digest(key) if cache else None
+        if digest is None:
             to_collect.append(item)
         else:
-            digests.append((item.module_rel, hit[0]))
-            facts_blobs.append((item, hit[1]))
+            digests.append((item.module_rel, digest))
+            cached_facts.append((item, key))
     if to_collect:
         from fastdb_lint.parallel import parallel_map
 
@@ -337,7 +357,6 @@ def _run_project(
             digests.append((item.module_rel, cache.put_facts(key, facts) if cache else ""))
             collected.append(facts)
     project_fp = project_fingerprint(digests)
-    settings_fp = _settings_fingerprint(settings)
 
     # Lint pass: cached results where nothing they depend on changed.
     pending: list[_Input] = []
@@ -362,13 +381,14 @@ def _run_project(
     from fastdb_lint.parallel import parallel_map
 
     linted = {id(item) for item in pending}
-    for item, blob in facts_blobs:
-        facts = Cache.load_facts(blob)
+    for item, key in cached_facts:
+        assert cache is not None
+        facts = cache.get_facts(key)
         if facts is None:
             assert item.source is not None
             facts = _collect(item)
-        elif cache is not None and id(item) in linted:
-            facts.shape = cache.get_shape(Cache.facts_key(item.digest, item.module_rel))
+        elif id(item) in linted:
+            facts.shape = cache.get_shape(key)
         facts.path = item.display
         collected.append(facts)
     project = ProjectIndex(collected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -73,9 +74,10 @@ def test_a_linted_file_reads_its_shape_from_the_cache(app, tmp_path, monkeypatch
         return shape
 
     monkeypatch.setattr(Cache, "get_shape", record)
-    # Results are gone, facts and shapes are not: the files are linted again with the
-    # shapes the index pass stored, and report the same.
+    # Results are gone (the pack holds them too), facts and shapes are not: the files
+    # are linted again with the shapes the index pass stored, and report the same.
     shutil.rmtree(cache_dir / "result")
+    shutil.rmtree(cache_dir / "pack")
     again, linted = lint(app, cache_dir, monkeypatch)
     assert again == cold and linted
     # Every linted file but alembic.ini, which has no Python shape.
@@ -86,10 +88,63 @@ def test_corrupt_entries_are_ignored(app, tmp_path, monkeypatch):
     cache_dir = tmp_path / "cache"
     cold, _ = lint(app, cache_dir, monkeypatch)
     for entry in cache_dir.rglob("*"):
-        if entry.is_file() and entry.parent.parent.name in ("facts", "result"):
+        if entry.is_file() and entry.parent.parent.name in ("facts", "result", "pack"):
             entry.write_bytes(b"\x00garbage")
     again, linted = lint(app, cache_dir, monkeypatch)
     assert again == cold and linted
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    kinds: list[str] = []
+    original = Cache._read
+
+    def record(self, kind, key):
+        kinds.append(kind)
+        return original(self, kind, key)
+
+    monkeypatch.setattr(Cache, "_read", record)
+    return kinds
+
+
+def test_a_run_over_the_same_files_reads_one_pack(app, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    cold, _ = lint(app, cache_dir, monkeypatch)
+    kinds = _reads(monkeypatch)
+    warm, linted = lint(app, cache_dir, monkeypatch)
+    assert warm == cold and linted == []
+    # The pack answers for every file's facts digest and result.
+    assert kinds.count("pack") == 1 and "result" not in kinds and "facts" not in kinds
+    # A damaged pack is ignored, and written again.
+    (pack,) = (entry for entry in (cache_dir / "pack").rglob("*") if entry.is_file())
+    pack.write_bytes(pickle.dumps({"facts": [1], "results": 2}))
+    kinds.clear()
+    again, linted = lint(app, cache_dir, monkeypatch)
+    assert again == cold and linted == []
+    assert "result" in kinds and "facts" in kinds
+    kinds.clear()
+    assert lint(app, cache_dir, monkeypatch) == (cold, [])
+    assert "result" not in kinds and "facts" not in kinds
+    # An edit: the pack answers for the other files, and is brought up to date.
+    models = app / "app" / "models.py"
+    models.write_text("# a comment\n" + models.read_text(encoding="utf-8"), encoding="utf-8")
+    kinds.clear()
+    _, linted = lint(app, cache_dir, monkeypatch)
+    assert len(linted) == 1 and kinds.count("result") == 1
+    kinds.clear()
+    _, linted = lint(app, cache_dir, monkeypatch)
+    assert linted == [] and "result" not in kinds and "facts" not in kinds
+
+
+def test_a_run_over_other_files_keeps_its_own_pack(app, tmp_path, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    cold, _ = lint(app, cache_dir, monkeypatch)
+    settings = load(None, app).with_cli()
+    one = run([app / "app" / "models.py"], settings, RunOptions(cache_dir=cache_dir, jobs=1))
+    assert one.findings and all(f.path.endswith("models.py") for f in one.findings)
+    kinds = _reads(monkeypatch)
+    warm, linted = lint(app, cache_dir, monkeypatch)
+    assert warm == cold and linted == []
+    assert kinds.count("pack") == 1 and "result" not in kinds
 
 
 WARM_RUN_MODULES = """
