@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any, Callable, Sequence, TypeVar
 
+from fastdb_lint.memory import gc_paused
+
 T = TypeVar("T")
 
 # Fewer items than this run in-process.
@@ -107,15 +109,21 @@ def parallel_map(
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             results: list[Any] = [None] * len(items)
             done = 0
+            # Submitting forks every worker (with the collector as it was).
             chunk_results = pool.map(_run_chunk, chunks)
-            if meanwhile is not None:
-                meanwhile()
-            for indices, chunk in zip(chunks, chunk_results):
-                for index, value in zip(indices, chunk):
-                    results[index] = value
-                done += len(chunk)
-                if progress is not None:
-                    progress(done)
+            # From here on this process receives results, which live as long as the
+            # run: collections would walk them (and what ``meanwhile`` imports) again
+            # and again, and free nothing. They join the frozen objects instead.
+            with gc_paused():
+                if meanwhile is not None:
+                    meanwhile()
+                for indices, chunk in zip(chunks, chunk_results):
+                    for index, value in zip(indices, chunk):
+                        results[index] = value
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done)
+                gc.freeze()
             return results
     finally:
         _TASK = None

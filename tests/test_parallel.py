@@ -101,3 +101,20 @@ def test_costs_change_the_order_of_work_not_of_results() -> None:
     results = parallel_map(_square_and_where, items, 2, progress=done.append, costs=[n % 5 for n in items])
     assert [square for square, _, _ in results] == [n * n for n in items]
     assert done[-1] == len(items) and done == sorted(done)
+
+
+def _collector_state(_: int) -> bool:
+    return gc.isenabled()
+
+
+@needs_fork
+def test_the_parent_collects_nothing_while_results_arrive() -> None:
+    seen: list[bool] = []
+    counts_before = [stats["collections"] for stats in gc.get_stats()]
+    results = parallel_map(_collector_state, list(range(MIN_PARALLEL_ITEMS * 2)), 2, meanwhile=lambda: seen.append(gc.isenabled()))
+    # The workers collect as usual; here, neither what ``meanwhile`` does nor the
+    # results arriving start a collection, and the collector is back afterwards.
+    assert all(results)
+    assert seen == [False]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert [stats["collections"] for stats in gc.get_stats()][2] == counts_before[2]
