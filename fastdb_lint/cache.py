@@ -162,11 +162,10 @@ class Cache:
         without reading the facts themselves when the open pack has it."""
         digest = self._packed_facts.get(key)
         if digest is None:
-            data = self._read("facts", key)
-            if data is None or len(data) < 41 or data[40:41] != b"\n":
+            entry = self._facts_entry(key)
+            if entry is None:
                 return None
-            digest = data[:40].decode("ascii", "replace")
-            self._blobs[key] = data[41:]
+            digest, self._blobs[key] = entry
         if self._pack_key is not None:
             self._used_facts[key] = digest
         return digest
@@ -175,11 +174,19 @@ class Cache:
         """The facts stored under ``key`` (None when absent or unreadable)."""
         blob = self._blobs.pop(key, None)
         if blob is None:
-            data = self._read("facts", key)
-            if data is None or data[40:41] != b"\n":
+            entry = self._facts_entry(key)
+            if entry is None:
                 return None
-            blob = data[41:]
+            blob = entry[1]
         return self.load_facts(blob)
+
+    def _facts_entry(self, key: str) -> tuple[str, bytes] | None:
+        """(digest, pickled facts) of a facts entry: the digest's 40 characters, a line
+        break, the pickle."""
+        data = self._read("facts", key)
+        if data is None or len(data) < 41 or data[40:41] != b"\n":
+            return None
+        return data[:40].decode("ascii", "replace"), data[41:]
 
     @staticmethod
     def load_facts(blob: bytes) -> Any | None:

@@ -6,6 +6,7 @@ import os
 import pickle
 import shutil
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -22,15 +23,23 @@ def app(tmp_path):
     return target
 
 
+def _recorded(monkeypatch: pytest.MonkeyPatch, method: str, pick: Callable[[tuple[Any, ...], Any], Any]) -> list[Any]:
+    """The calls of ``Cache.<method>`` from now on, each as ``pick(arguments, result)``."""
+    seen: list[Any] = []
+    original = getattr(Cache, method)
+
+    def record(self, *args):
+        result = original(self, *args)
+        seen.append(pick(args, result))
+        return result
+
+    monkeypatch.setattr(Cache, method, record)
+    return seen
+
+
 def lint(app: Path, cache_dir: Path, monkeypatch) -> tuple[list[tuple[str, int, str]], list[str]]:
-    linted: list[str] = []
-    original = Cache.put_result
-
-    def record(self, key, findings):
-        linted.append(key)
-        return original(self, key, findings)
-
-    monkeypatch.setattr(Cache, "put_result", record)
+    # The keys of the results written: the files linted.
+    linted = _recorded(monkeypatch, "put_result", lambda args, _: args[0])
     settings = load(None, app).with_cli()
     result = run([app], settings, RunOptions(cache_dir=cache_dir, jobs=1))
     assert result.errors == []
@@ -65,15 +74,7 @@ def test_warm_run_hits_and_edits_relint_only_what_they_affect(app, tmp_path, mon
 def test_a_linted_file_reads_its_shape_from_the_cache(app, tmp_path, monkeypatch):
     cache_dir = tmp_path / "cache"
     cold, _ = lint(app, cache_dir, monkeypatch)
-    shapes = []
-    original = Cache.get_shape
-
-    def record(self, key):
-        shape = original(self, key)
-        shapes.append(shape)
-        return shape
-
-    monkeypatch.setattr(Cache, "get_shape", record)
+    shapes = _recorded(monkeypatch, "get_shape", lambda _, shape: shape)
     # Results are gone (the pack holds them too), facts and shapes are not: the files
     # are linted again with the shapes the index pass stored, and report the same.
     shutil.rmtree(cache_dir / "result")
@@ -95,15 +96,8 @@ def test_corrupt_entries_are_ignored(app, tmp_path, monkeypatch):
 
 
 def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    kinds: list[str] = []
-    original = Cache._read
-
-    def record(self, kind, key):
-        kinds.append(kind)
-        return original(self, kind, key)
-
-    monkeypatch.setattr(Cache, "_read", record)
-    return kinds
+    """The kinds of the entries read from now on."""
+    return _recorded(monkeypatch, "_read", lambda args, _: args[0])
 
 
 def test_a_run_over_the_same_files_reads_one_pack(app, tmp_path, monkeypatch):

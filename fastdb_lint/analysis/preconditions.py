@@ -52,14 +52,22 @@ def typed_names(shape: FileShape, project: ProjectTerms, sources: frozenset[str]
     project's symbols that have a kind, and the names bound to what one of these names
     can type, in any scope."""
     typed = set(sources) | project.session_names
-    pending = [(name, scoped | other) for name, scoped, other, _ in shape.kind_sources if name not in typed]
+    _close(typed, [(name, scoped | other, frozenset()) for name, scoped, other, _ in shape.kind_sources], typed)
+    return typed
+
+
+def _close(
+    typed: set[str], bindings: list[tuple[str, frozenset[str], frozenset[str]]], anywhere: set[str]
+) -> None:
+    """Add to ``typed`` every name of ``bindings`` (name, names read in ``typed``, names
+    read in ``anywhere``) bound to a typed name, until none is left to add."""
+    pending = [entry for entry in bindings if entry[0] not in typed]
     while pending:
-        found = [name for name, names in pending if not names.isdisjoint(typed)]
+        found = [name for name, scoped, other in pending if not scoped.isdisjoint(typed) or not other.isdisjoint(anywhere)]
         if not found:
             break
         typed.update(found)
-        pending = [(name, names) for name, names in pending if name not in typed]
-    return typed
+        pending = [entry for entry in pending if entry[0] not in typed]
 
 
 class _ScopeTyping:
@@ -98,15 +106,7 @@ class _ScopeTyping:
             shadowed |= parameters
             where = parent
         typed |= self.seeds - shadowed
-        pending = [entry for entry in self.bindings.get(scope, ()) if entry[0] not in typed]
-        while pending:
-            found = [
-                name for name, scoped, other in pending if not other.isdisjoint(anywhere) or not scoped.isdisjoint(typed)
-            ]
-            if not found:
-                break
-            typed.update(found)
-            pending = [entry for entry in pending if entry[0] not in typed]
+        _close(typed, self.bindings.get(scope, []), anywhere)
         self.known[scope] = typed
         return typed
 

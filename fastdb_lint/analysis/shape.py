@@ -462,31 +462,12 @@ def _binding_key(target: ast.AST) -> str | None:
     return None
 
 
-def _chain(expr: ast.AST) -> tuple[frozenset[str], str]:
+def _walk_chain(expr: ast.AST, stop: str | None = None) -> tuple[set[str], ast.AST]:
     """The last names of the callees along ``expr``'s chain of calls, attributes and
-    ``await``s, and the name the chain starts from (``""`` when it starts elsewhere)."""
+    ``await``s, and where the walk ended: the chain's root or, with ``stop``, the
+    outermost call whose callee's last name is ``stop`` or that calls a plain name
+    (neither of which it counts)."""
     calls: set[str] = set()
-    while True:
-        cls = type(expr)
-        if cls is ast.Await:
-            expr = expr.value
-        elif cls is ast.Call:
-            name = _last_name(expr.func)
-            if name is not None:
-                calls.add(name)
-            expr = expr.func
-        elif cls is ast.Attribute:
-            expr = expr.value
-        else:
-            return (frozenset(calls) if calls else _NO_NAMES), expr.id if cls is ast.Name else ""
-
-
-def _after_query(expr: ast.AST) -> tuple[frozenset[str], str]:
-    """The last names of the callees along ``expr``'s chain of calls, attributes and
-    ``await``s outside its outermost ``query()`` call, and ``"query"``; without such a
-    call, those of the whole chain and the name of the function the chain starts by
-    calling (``""`` if none)."""
-    names: set[str] = set()
     while True:
         cls = type(expr)
         if cls is ast.Await:
@@ -494,15 +475,33 @@ def _after_query(expr: ast.AST) -> tuple[frozenset[str], str]:
         elif cls is ast.Call:
             func = expr.func
             name = _last_name(func)
-            if name == "query" or type(func) is ast.Name:
-                return frozenset(names), func.id if type(func) is ast.Name else "query"
+            if stop is not None and (name == stop or type(func) is ast.Name):
+                return calls, expr
             if name is not None:
-                names.add(name)
+                calls.add(name)
             expr = func
         elif cls is ast.Attribute:
             expr = expr.value
         else:
-            return frozenset(names), ""
+            return calls, expr
+
+
+def _chain(expr: ast.AST) -> tuple[frozenset[str], str]:
+    """The last names of the callees along ``expr``'s chain of calls, attributes and
+    ``await``s, and the name the chain starts from (``""`` when it starts elsewhere)."""
+    calls, root = _walk_chain(expr)
+    return (frozenset(calls) if calls else _NO_NAMES), root.id if type(root) is ast.Name else ""
+
+
+def _after_query(expr: ast.AST) -> tuple[frozenset[str], str]:
+    """The last names of the callees along ``expr``'s chain outside its outermost
+    ``query()`` call, and ``"query"``; without such a call, those of the whole chain and
+    the name of the function the chain starts by calling (``""`` if none)."""
+    names, end = _walk_chain(expr, "query")
+    if type(end) is not ast.Call:
+        return frozenset(names), ""
+    func = end.func
+    return frozenset(names), func.id if type(func) is ast.Name else "query"
 
 
 def _with_original_callees(
