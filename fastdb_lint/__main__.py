@@ -1,4 +1,4 @@
-from fastdb_lint.cli import main
+from fastdb_lint.launch import main
 
 if __name__ == "__main__":
-    main(prog_name="fastdb-lint")
+    main()
