@@ -105,13 +105,29 @@ def _fast_construction_pays(size: int) -> bool:
 
 
 def prepare_fast_parsing() -> None:
-    """Build what fast parsing needs now (in a process about to fork workers that
-    will parse much, so that they inherit it)."""
-    _fast_initializers()
+    """Build and install what fast parsing needs now (in a process about to fork workers
+    that will parse much, so that they inherit it)."""
+    with _CONSTRUCTION_LOCK:
+        _install_initializers()
 
 
 _CONSTRUCTION_LOCK = threading.Lock()
 _FAST_DEPTH = 0
+# Read by every faster initializer: whether to call ``__post_init__`` (LibCST's
+# ``_validate()``), as the dataclass's own ``__init__`` does. Off only while a parse runs.
+_VALIDATING = types.CellType(True)
+_INSTALLED = False
+
+
+def _install_initializers() -> None:
+    """Give every node class its faster initializer, once per process (the caller holds
+    _CONSTRUCTION_LOCK). Classes keep them: assigning ``__init__`` invalidates what the
+    interpreter caches about a class, so they are not swapped around each parse."""
+    global _INSTALLED
+    if not _INSTALLED:
+        for cls, _, faster in _fast_initializers():
+            cls.__init__ = faster  # type: ignore[misc]
+        _INSTALLED = True
 
 
 @functools.cache
@@ -129,9 +145,9 @@ def _fast_initializers() -> tuple[tuple[type, Callable[..., None], Callable[...,
 
 
 def _initializer(cls: type) -> Callable[..., None] | None:
-    """The ``__init__`` of the frozen dataclass ``cls`` without ``__post_init__`` (that
-    is, without LibCST's ``_validate()``), setting slots through their descriptors;
-    None for a class it cannot stand in for.
+    """The ``__init__`` of the frozen dataclass ``cls``, setting slots through their
+    descriptors, and calling ``__post_init__`` (LibCST's ``_validate()``) only while
+    ``_VALIDATING`` holds; None for a class it cannot stand in for.
 
     Its code is a template shared by every class whose fields are slots at the same
     places (a few dozen templates for LibCST's hundreds of classes), with the fields'
@@ -140,6 +156,9 @@ def _initializer(cls: type) -> Callable[..., None] | None:
     would cost more than it saves on a small run."""
     specs = dataclasses.fields(cls)
     values: dict[str, object] = {"_FACTORY": _HAS_DEFAULT_FACTORY, "_object_setattr": object.__setattr__}
+    declared = cls.__dataclass_fields__.values()  # type: ignore[attr-defined]
+    if any(spec._field_type is dataclasses._FIELD_INITVAR for spec in declared):  # type: ignore[attr-defined]
+        return None  # an ``InitVar`` is a parameter of ``__init__`` that ``fields()`` does not list
     defaults: list[object] = []
     slots: list[bool] = []
     for number, spec in enumerate(specs):
@@ -160,8 +179,10 @@ def _initializer(cls: type) -> Callable[..., None] | None:
             values[f"_set_{number}"] = slot.__set__  # type: ignore[union-attr]
         else:
             values[f"_name_{number}"] = name
-    template = _template(tuple(slots))
-    closure = tuple(types.CellType(values.get(name)) for name in template.co_freevars)
+    post_init = hasattr(cls, "__post_init__")
+    template = _template(tuple(slots), post_init)
+    cells = {"_validating": _VALIDATING}
+    closure = tuple(cells.get(name) or types.CellType(values.get(name)) for name in template.co_freevars)
     code = template.replace(co_varnames=("self", *(spec.name for spec in specs)), co_name="__init__")
     if hasattr(code, "co_qualname"):  # Python 3.11+
         code = code.replace(co_qualname=f"{cls.__qualname__}.__init__")
@@ -171,12 +192,13 @@ def _initializer(cls: type) -> Callable[..., None] | None:
 
 
 @functools.cache
-def _template(slots: tuple[bool, ...]) -> types.CodeType:
+def _template(slots: tuple[bool, ...], post_init: bool) -> types.CodeType:
     """The code of an initializer for fields that are slots where ``slots`` says so:
     each argument (or, when it is the factory sentinel, what its factory makes) set
-    through its slot's setter or ``object.__setattr__``."""
+    through its slot's setter or ``object.__setattr__``, then (with ``post_init``)
+    ``self.__post_init__()`` unless validation is off."""
     params = [f"_arg_{number}" for number in range(len(slots))]
-    free = ["_FACTORY", "_object_setattr"]
+    free = ["_FACTORY", "_object_setattr", "_validating"]
     body = []
     for number, is_slot in enumerate(slots):
         value = f"_factory_{number}() if _arg_{number} is _FACTORY else _arg_{number}"
@@ -187,6 +209,8 @@ def _template(slots: tuple[bool, ...]) -> types.CodeType:
         else:
             free.append(f"_name_{number}")
             body.append(f"_object_setattr(self, _name_{number}, {value})")
+    if post_init:
+        body += ["if _validating:", "    self.__post_init__()"]
     source = "\n".join(
         [
             f"def _make({', '.join(free)}):",
@@ -207,20 +231,17 @@ def _fast_node_construction() -> Iterator[None]:
     source text is valid by construction. Nodes that fixes build are validated as
     always, outside a parse."""
     global _FAST_DEPTH
-    initializers = _fast_initializers()
     with _CONSTRUCTION_LOCK:
+        _install_initializers()
         _FAST_DEPTH += 1
-        if _FAST_DEPTH == 1:
-            for cls, _, faster in initializers:
-                cls.__init__ = faster  # type: ignore[misc]
+        _VALIDATING.cell_contents = False
     try:
         yield
     finally:
         with _CONSTRUCTION_LOCK:
             _FAST_DEPTH -= 1
             if _FAST_DEPTH == 0:
-                for cls, own, _ in initializers:
-                    cls.__init__ = own  # type: ignore[misc]
+                _VALIDATING.cell_contents = True
 
 
 _Outcome = tuple[cst.Module | None, BaseException | None]
