@@ -303,11 +303,15 @@ def _parse_thread() -> _ParseThread | None:
 
 
 def _forget_parse_thread() -> None:
-    """In a forked child, where the parent's parse thread does not run (and a lock
-    another thread held at the fork would stay held)."""
-    global _PARSER, _STACK_LOCK
+    """In a forked child, where the parent's parse thread does not run: a lock another
+    thread held at the fork would stay held, and a parse it was running (validation
+    off) would never end. No parse can span a fork in the forking thread itself."""
+    global _PARSER, _STACK_LOCK, _CONSTRUCTION_LOCK, _FAST_DEPTH
     _PARSER = None
     _STACK_LOCK = threading.Lock()
+    _CONSTRUCTION_LOCK = threading.Lock()
+    _FAST_DEPTH = 0
+    _VALIDATING.cell_contents = True
 
 
 if hasattr(os, "register_at_fork"):

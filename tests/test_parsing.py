@@ -9,6 +9,7 @@ import inspect
 import os
 import signal
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import libcst as cst
@@ -61,7 +62,9 @@ def test_collector_state_is_restored():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_parse_in_a_forked_child():
     parse_module("before = 1\n")
-    pid = os.fork()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with the parse thread (3.12+)
+        pid = os.fork()
     if pid == 0:  # the child: a hang is ended by the alarm
         signal.alarm(30)
         try:
@@ -72,6 +75,46 @@ def test_parse_in_a_forked_child():
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert parse_module("again = 3\n").code == "again = 3\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_during_another_threads_parse_validates_and_parses():
+    prepare_fast_parsing()
+    inside, release = threading.Event(), threading.Event()
+
+    def parse_in_progress() -> None:
+        with _fast_node_construction():
+            inside.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=parse_in_progress)
+    thread.start()
+    try:
+        assert inside.wait(30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            pid = os.fork()
+        if pid == 0:  # the child: a hang is ended by the alarm
+            signal.alarm(30)
+            try:
+                try:
+                    cst.Name("not a name")
+                    ok = False
+                except cst.CSTValidationError:
+                    ok = parse_module("after = 2\n").code == "after = 2\n"
+                    with _fast_node_construction():
+                        cst.Name("unvalidated in a parse")
+                    cst.Name("valid")
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        release.set()
+        thread.join()
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
 
 
 def test_parsing_skips_node_validation_only_while_it_parses():
