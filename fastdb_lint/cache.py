@@ -25,6 +25,7 @@ all hit never imports LibCST. Unreadable or corrupt entries count as misses.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 from pathlib import Path
@@ -125,10 +126,10 @@ class Cache:
         self.directory.mkdir(parents=True, exist_ok=True)
         gitignore = self.directory / ".gitignore"
         if not gitignore.exists():
-            _write_atomic(gitignore, b"# Created by fastdb-lint\n*\n")
+            write_new_atomic(gitignore, b"# Created by fastdb-lint\n*\n")
         tag = self.directory / "CACHEDIR.TAG"
         if not tag.exists():
-            _write_atomic(tag, b"Signature: 8a477f597d28d172789f06886806bc55\n# fastdb-lint cache\n")
+            write_new_atomic(tag, b"Signature: 8a477f597d28d172789f06886806bc55\n# fastdb-lint cache\n")
         self._ready = True
 
     def _read(self, kind: str, key: str) -> bytes | None:
@@ -146,7 +147,7 @@ class Cache:
             self._prepare()
             path = self._path(kind, key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, data)
+            write_new_atomic(path, data)
         except OSError:
             pass  # a cache that cannot be written only makes the next run slower
 
@@ -349,17 +350,23 @@ def facts_digest(facts: Any) -> str:
     return blake2b("".join(out).encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    import tempfile
+_TEMPORARY_NUMBERS = itertools.count()
 
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+
+def write_new_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that concurrent readers see a whole file or
+    none; created as ``open()`` creates files (0o666 less the umask), through a
+    temporary name of this process's own. For files the program owns (the cache,
+    compiled code); a user's file keeps its mode: see ``runner.write_atomic``."""
+    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}-{next(_TEMPORARY_NUMBERS)}")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
     except BaseException:
         try:
-            os.unlink(tmp)
+            os.unlink(temporary)
         except OSError:
             pass
         raise

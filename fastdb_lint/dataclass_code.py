@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import marshal
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,22 +51,13 @@ def _load(store: Path) -> dict[str, CodeType]:
 
 
 def _save(store: Path, codes: dict[str, CodeType]) -> None:
-    temporary = store.with_name(f"{store.name}.{os.getpid()}.tmp")
+    from fastdb_lint.cache import write_new_atomic
+
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
-        # Created as Python creates bytecode files: readable by all, as the umask allows.
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        write_new_atomic(store, _HEADER + marshal.dumps(codes))
     except OSError:
-        return
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(_HEADER + marshal.dumps(codes))
-        os.replace(temporary, store)
-    except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        pass
 
 
 class CodeMemo:

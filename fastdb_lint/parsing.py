@@ -125,22 +125,20 @@ def _install_initializers() -> None:
     interpreter caches about a class, so they are not swapped around each parse."""
     global _INSTALLED
     if not _INSTALLED:
-        for cls, _, faster in _fast_initializers():
+        for cls, faster in _fast_initializers():
             cls.__init__ = faster  # type: ignore[misc]
         _INSTALLED = True
 
 
 @functools.cache
-def _fast_initializers() -> tuple[tuple[type, Callable[..., None], Callable[..., None]], ...]:
-    """``(node class, its own __init__, a faster one)`` for every concrete LibCST node
-    class."""
-    found: list[tuple[type, Callable[..., None], Callable[..., None]]] = []
+def _fast_initializers() -> tuple[tuple[type, Callable[..., None]], ...]:
+    """``(node class, a faster __init__)`` for every concrete LibCST node class."""
+    found: list[tuple[type, Callable[..., None]]] = []
     for cls in sorted(NODE_TYPES, key=lambda node_type: node_type.__qualname__):
-        own = cls.__dict__.get("__init__")
-        if own is not None and not inspect.isabstract(cls) and cls.__module__.startswith("libcst."):
+        if "__init__" in cls.__dict__ and not inspect.isabstract(cls) and cls.__module__.startswith("libcst."):
             faster = _initializer(cls)
             if faster is not None:
-                found.append((cls, own, faster))
+                found.append((cls, faster))
     return tuple(found)
 
 
@@ -181,8 +179,9 @@ def _initializer(cls: type) -> Callable[..., None] | None:
             values[f"_name_{number}"] = name
     post_init = hasattr(cls, "__post_init__")
     template = _template(tuple(slots), post_init)
-    cells = {"_validating": _VALIDATING}
-    closure = tuple(cells.get(name) or types.CellType(values.get(name)) for name in template.co_freevars)
+    closure = tuple(
+        _VALIDATING if name == "_validating" else types.CellType(values.get(name)) for name in template.co_freevars
+    )
     code = template.replace(co_varnames=("self", *(spec.name for spec in specs)), co_name="__init__")
     if hasattr(code, "co_qualname"):  # Python 3.11+
         code = code.replace(co_qualname=f"{cls.__qualname__}.__init__")
@@ -302,7 +301,7 @@ def _parse_thread() -> _ParseThread | None:
     return _PARSER
 
 
-def _forget_parse_thread() -> None:
+def _reset_after_fork() -> None:
     """In a forked child, where the parent's parse thread does not run: a lock another
     thread held at the fork would stay held, and a parse it was running (validation
     off) would never end. No parse can span a fork in the forking thread itself."""
@@ -315,7 +314,7 @@ def _forget_parse_thread() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_parse_thread)
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _with_stack(size: int, func: Callable[[str], cst.Module], text: str) -> cst.Module:

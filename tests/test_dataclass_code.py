@@ -8,6 +8,7 @@ import importlib.util
 import json
 import marshal
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -125,7 +126,6 @@ def test_the_patch_is_only_in_place_within_the_context(tmp_path: Path) -> None:
 
 def test_exec_without_globals_runs_in_the_callers_namespace() -> None:
     memo = CodeMemo({})
-    marker = "caller's"  # noqa: F841 - read by the executed code through the caller's locals
     namespace: dict[str, object] = {}
     memo("seen = __name__", None, namespace)
     assert namespace["seen"] == __name__
@@ -242,3 +242,13 @@ def test_the_program_keeps_the_store_where_python_keeps_bytecode(tmp_path: Path)
     assert "FDB301" in first.stdout
     # Nothing new was compiled: the store is not rewritten.
     assert (stores[0].stat().st_mtime_ns, stores[0].read_bytes()) == written
+
+
+def test_the_store_is_created_as_python_creates_bytecode(tmp_path: Path) -> None:
+    store = tmp_path / "pycache" / "store"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with compiled_dataclass_methods(store):
+        _build("plain")
+    assert stat.S_IMODE(store.stat().st_mode) == 0o666 & ~umask
+    assert [path.name for path in store.parent.iterdir()] == ["store"]  # no temporary left

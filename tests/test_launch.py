@@ -55,5 +55,5 @@ def test_a_run_reports_and_exits_as_before(tmp_path: Path) -> None:
     done = run_cli("check", "--no-cache", "--output-format", "json", "-o", str(report), str(source), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert '"FDB301"' in report.read_text(encoding="utf-8")
-    clean = run_cli("check", "--no-cache", "--select", "FDB301", str(tmp_path / "missing.py"), cwd=tmp_path)
-    assert clean.returncode == 2 and "missing.py" in clean.stderr
+    missing = run_cli("check", "--no-cache", "--select", "FDB301", str(tmp_path / "missing.py"), cwd=tmp_path)
+    assert missing.returncode == 2 and "missing.py" in missing.stderr
